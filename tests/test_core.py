@@ -1,0 +1,131 @@
+"""The contract's own machinery: imports, URLs, the registry, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import vecstore
+from vecstore import cli
+from vecstore.errors import BackendNotInstalledError, ConfigError, UnknownBackendError, UnsupportedModeError
+from vecstore.registry import register_backend
+from vecstore.url import parse_url
+
+HEAVY = {"faiss", "torch", "chromadb", "qdrant_client", "qdrant_edge", "elasticsearch", "sentence_transformers",
+         "matplotlib", "plotly", "sklearn", "transformers"}
+
+
+def test_import_loads_no_sdk():
+    code = f"import vecstore, vecstore.cli, sys; print(sorted(set({sorted(HEAVY)!r}) & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "url, mode, attrs",
+    [
+        ("faiss://", "memory", {}),
+        ("faiss:///abs/dir", "path", {"path": "/abs/dir"}),
+        ("chroma://localhost:8000", "server", {"host": "localhost", "port": 8000, "tls": False}),
+        ("qdrant+https://u:p%40ss@h.example:6333", "server", {"host": "h.example", "tls": True, "username": "u", "password": "p@ss"}),
+        ("es://h:9200?api_key=KEY&timeout=3", "server", {"scheme": "es", "params": {"api_key": "KEY", "timeout": "3"}}),
+    ],
+)
+def test_parse_url(url, mode, attrs):
+    spec = parse_url(url)
+    assert spec.mode == mode
+    for key, value in attrs.items():
+        assert getattr(spec, key) == value
+
+
+def test_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert parse_url("faiss://./data").path == str(tmp_path / "data")
+    assert parse_url("faiss:data/x").path == str(tmp_path / "data" / "x")
+
+
+def test_redacted_url_has_no_secret():
+    spec = parse_url("elasticsearch+https://user:s3cret@host:9200?api_key=K3Y")
+    assert "s3cret" not in spec.redacted and "K3Y" not in spec.redacted and "s3cret" not in repr(spec)
+    assert spec.redacted.startswith("elasticsearch+https://user:***@host:9200")
+
+
+@pytest.mark.parametrize("bad", ["nourl", "faiss+ftp://x", "chroma://host:notaport", "qdrant://host:6333/path"])
+def test_bad_urls(bad):
+    with pytest.raises(ConfigError):
+        vecstore.connect(bad)
+
+
+def test_unknown_scheme_lists_known():
+    with pytest.raises(UnknownBackendError, match="faiss"):
+        vecstore.connect("nosuchdb://")
+
+
+def test_missing_sdk_names_extra():
+    register_backend("fakedb", "fake_module_xyz:Store", extra="fakedb", requires=("fake_module_xyz",))
+    with pytest.raises(BackendNotInstalledError, match=r"pip install 'vecstore\[fakedb\]'"):
+        vecstore.connect("fakedb://")
+
+
+def test_mode_a_backend_lacks():
+    with pytest.raises(UnsupportedModeError, match="server"):
+        vecstore.connect("faiss://localhost:1234")
+
+
+def test_unknown_connect_option():
+    with pytest.raises(ConfigError, match="bogus"):
+        vecstore.connect("faiss://", bogus=1)
+
+
+def test_register_backend_class():
+    from vecstore.adapters.faiss import FaissStore
+
+    class MyStore(FaissStore):
+        backend = "mine"
+
+    register_backend("mine", MyStore)
+    with vecstore.connect("mine://") as store:
+        assert isinstance(store, MyStore)
+        assert store.collection("c", dim=2).upsert([{"id": "a", "vector": [1, 2]}]) == 1
+
+
+def test_connect_is_lazy(tmp_path):
+    store = vecstore.connect(f"faiss://{tmp_path}/lazy")
+    assert not (tmp_path / "lazy").exists()
+    store.list_collections()
+    assert (tmp_path / "lazy").exists()
+    store.close()
+
+
+def test_closed_store_raises():
+    store = vecstore.connect("faiss://")
+    store.close()
+    with pytest.raises(vecstore.VecstoreError, match="closed"):
+        store.list_collections()
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert vecstore.__version__ in capsys.readouterr().out
+
+
+def test_cli_backends(capsys):
+    assert cli.main(["backends"]) == 0
+    out = capsys.readouterr().out
+    for scheme in ("faiss", "chroma", "qdrant", "elasticsearch"):
+        assert scheme in out
+
+
+def test_cli_error_is_one_line(capsys):
+    assert cli.main(["collections", "nosuchdb://"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vecstore: error:") and err.count("\n") == 1
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "vecstore.cli", "backends", "--json"], capture_output=True, text=True, check=True)
+    assert '"scheme": "faiss"' in out.stdout

@@ -1,0 +1,34 @@
+"""The conformance suite on real Faiss, in memory and on disk, flat and HNSW."""
+
+from __future__ import annotations
+
+import pytest
+
+import vecstore
+from vecstore.testing.conformance import ConformanceSuite
+
+pytest.importorskip("faiss", reason="faiss-cpu is not installed: pip install 'vecstore[faiss]'")
+
+
+class TestFaissMemory(ConformanceSuite):
+    @pytest.fixture
+    def store_factory(self):
+        return lambda: vecstore.connect("faiss://")
+
+
+class TestFaissPath(ConformanceSuite):
+    @pytest.fixture
+    def store_factory(self, tmp_path):
+        return lambda: vecstore.connect(f"faiss://{tmp_path}/store")
+
+
+class TestFaissHnswPath(ConformanceSuite):
+    """The whole suite again with HNSW as every collection's index."""
+
+    @pytest.fixture
+    def store_factory(self, tmp_path):
+        return lambda: vecstore.connect(f"faiss://{tmp_path}/store")
+
+    @pytest.fixture
+    def collection_defaults(self):
+        return {"index": "hnsw"}

@@ -1,0 +1,1 @@
+"""Backend adapters, one subpackage each; imported only through the registry."""

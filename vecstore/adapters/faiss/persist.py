@@ -1,0 +1,153 @@
+"""On-disk format of a persisted Faiss collection (no pickle anywhere).
+
+``DIR/<collection>/`` holds:
+
+* ``manifest.json`` — format version, settings, the current generation ``g``
+  and its file names, the next free label and the labels removed from an HNSW
+  graph but not yet rebuilt away;
+* ``index-<g>.faiss`` — ``faiss.write_index`` of the ``IndexIDMap2``;
+* ``records-<g>.jsonl`` — one JSON object per record: label, id, text, metadata.
+
+A save writes generation ``g+1`` to temporary files, fsyncs and renames them,
+then atomically replaces the manifest, and only then deletes generation ``g``.
+A crash at any point leaves a manifest that names a complete generation;
+files of an unfinished generation are ignored and cleaned up on the next save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, TypeVar
+
+import faiss as _faiss
+
+from ...errors import BackendError
+from ...types import CollectionSettings
+
+# faiss's bundled stubs miss most of its SWIG API (SearchParametersHNSW, get_xb, ...)
+faiss: Any = _faiss
+
+FORMAT = "vecstore.faiss"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+S = TypeVar("S")
+
+
+def exists(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, MANIFEST))
+
+
+def _read_manifest(path: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(path, MANIFEST), encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot read {path}/{MANIFEST}: {exc}", backend="faiss") from exc
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise BackendError(
+            f"{path} is not a vecstore Faiss collection of format version {FORMAT_VERSION}", backend="faiss"
+        )
+    return manifest
+
+
+def read_settings(path: str) -> CollectionSettings | None:
+    manifest = _read_manifest(path)
+    return None if manifest is None else CollectionSettings.from_json(manifest["settings"])
+
+
+def _write_atomic(path: str, write: Callable[[str], None]) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_json(path: str, data: Any) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+
+    _write_atomic(path, write)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(path: str, state: Any) -> None:
+    """Write ``state`` (see ``_State`` in .store) as a new generation."""
+    os.makedirs(path, exist_ok=True)
+    old = _read_manifest(path)
+    gen = (old["generation"] + 1) if old else 1
+    files = {"index": f"index-{gen}.faiss", "records": f"records-{gen}.jsonl"}
+    _write_atomic(os.path.join(path, files["index"]), lambda tmp: faiss.write_index(state.index, tmp))
+
+    def write_records(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for label, (id_, text, meta) in state.rows.items():
+                fh.write(json.dumps({"label": label, "id": id_, "text": text, "metadata": meta}, ensure_ascii=False))
+                fh.write("\n")
+
+    _write_atomic(os.path.join(path, files["records"]), write_records)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generation": gen,
+        "files": files,
+        "settings": state.settings.to_json(),
+        "next_label": state.next_label,
+        "removed": sorted(state.removed),
+        "count": len(state.rows),
+    }
+    _fsync_dir(path)
+    _write_json(os.path.join(path, MANIFEST), manifest)
+    _fsync_dir(path)
+    state.saved_version = state.version
+    for name in os.listdir(path):  # earlier generations and leftovers of a crash
+        if name not in files.values() and name != MANIFEST:
+            os.unlink(os.path.join(path, name))
+
+
+def write_settings(path: str, settings: CollectionSettings) -> None:
+    """Replace only the settings in the manifest (for ``update_info``)."""
+    manifest = _read_manifest(path)
+    if manifest is None:
+        raise BackendError(f"{path} has no {MANIFEST}", backend="faiss")
+    manifest["settings"] = settings.to_json()
+    _write_json(os.path.join(path, MANIFEST), manifest)
+
+
+def load(path: str, make_state: Callable[..., S]) -> S:
+    manifest = _read_manifest(path)
+    if manifest is None:
+        raise BackendError(f"{path} has no {MANIFEST}", backend="faiss")
+    files = manifest["files"]
+    try:
+        index = faiss.read_index(os.path.join(path, files["index"]))
+    except RuntimeError as exc:
+        raise BackendError(f"cannot read the Faiss index in {path}: {exc}", backend="faiss") from exc
+    state: Any = make_state(CollectionSettings.from_json(manifest["settings"]), index)
+    with open(os.path.join(path, files["records"]), encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            state.rows[rec["label"]] = (rec["id"], rec["text"], rec["metadata"])
+            state.labels[rec["id"]] = rec["label"]
+    state.next_label = manifest["next_label"]
+    state.removed = set(manifest["removed"])
+    if len(state.rows) != manifest["count"]:
+        raise BackendError(f"{path}: records file has {len(state.rows)} records, manifest says {manifest['count']}", backend="faiss")
+    state.saved_version = state.version
+    return state

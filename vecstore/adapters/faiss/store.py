@@ -1,0 +1,370 @@
+"""Faiss adapter: ``faiss://`` (in memory) and ``faiss:///dir`` (persisted).
+
+Index types: ``flat`` (exact, the default) and ``hnsw`` (options ``m``,
+``ef_construction``, ``ef_search``).  String ids map to int64 labels through an
+``IndexIDMap2``; an overwritten or deleted record gets a fresh label.  A flat
+index removes vectors for real; HNSW graphs cannot, so their removed labels are
+excluded from every search by an ``IDSelector`` until the graph is rebuilt
+(automatically once they pass 30 % of it, and never visible to ``get``,
+``count``, ``iterate`` or the saved records).
+
+Scores (Faiss native → contract):
+
+* cosine: inner product of unit vectors (``METRIC_INNER_PRODUCT``) = cosine similarity;
+* dot: inner product, unchanged;
+* l2: Faiss reports the *squared* distance ``d``; the score is ``-sqrt(d)``.
+
+Filters are evaluated in Python (:func:`vecstore.filters.matches`) into the set of
+allowed labels, passed to Faiss as an ``IDSelectorBatch`` so that a filtered
+search returns ``k`` hits whenever ``k`` records match.  Small allowed sets
+(≤ ``BRUTE_FORCE_MAX``) and ``exact=True`` are searched by brute force in
+numpy over the stored vectors, which is exact; so is any query the graph
+answers short.
+
+The store is thread-safe (one lock per collection).  See :mod:`.persist` for
+the on-disk format (no pickle).
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import shutil
+import threading
+import weakref
+from typing import Any
+
+import faiss as _faiss
+import numpy as np
+
+from ... import _numeric
+from ...errors import StoreLockedError
+from ...filters import Node, matches
+from ...store import Batch, Collection, VectorStore
+from ...types import CollectionSettings, Hit, Record
+from . import persist
+
+# faiss's bundled stubs miss most of its SWIG API (SearchParametersHNSW, get_xb, ...)
+faiss: Any = _faiss
+
+#: Filtered searches allowing at most this many records go straight to brute force.
+BRUTE_FORCE_MAX = 2048
+HNSW_DEFAULTS = {"m": 32, "ef_construction": 200, "ef_search": 64}
+#: Rebuild an HNSW graph when removed labels exceed this share of it.
+COMPACT_RATIO = 0.3
+
+
+class _State:
+    """One collection's index and records, shared by every handle on it."""
+
+    def __init__(self, settings: CollectionSettings, index: Any = None) -> None:
+        self.settings = settings
+        self.index = index if index is not None else _new_index(settings)
+        self.labels: dict[str, int] = {}
+        self.rows: dict[int, tuple[str, str | None, dict[str, Any]]] = {}
+        self.removed: set[int] = set()  # HNSW labels still in the graph
+        self.next_label = 0
+        self.version = 0
+        self.saved_version = -1
+        self.lock = threading.RLock()
+        self._filter_cache: tuple[Node, int, np.ndarray] | None = None
+
+    @property
+    def hnsw(self) -> bool:
+        return self.settings.index == "hnsw"
+
+    def allowed(self, node: Node) -> np.ndarray:
+        cache = self._filter_cache
+        if cache is not None and cache[0] == node and cache[1] == self.version:
+            return cache[2]
+        labels = np.fromiter(
+            (label for label, row in self.rows.items() if matches(node, row[2])), dtype=np.int64
+        )
+        self._filter_cache = (node, self.version, labels)
+        return labels
+
+    def remove(self, labels: list[int]) -> None:
+        if not labels:
+            return
+        if self.hnsw:
+            self.removed.update(labels)
+            if len(self.removed) > COMPACT_RATIO * self.index.ntotal:
+                self.compact()
+        else:
+            self.index.remove_ids(np.asarray(labels, dtype=np.int64))
+
+    def compact(self) -> None:
+        """Rebuild the graph from the live vectors, dropping removed labels."""
+        live = np.fromiter(self.rows, dtype=np.int64)
+        vectors = self.index.reconstruct_batch(live) if len(live) else None
+        self.index = _new_index(self.settings)
+        if vectors is not None:
+            self.index.add_with_ids(vectors, live)
+        self.removed.clear()
+
+
+def _new_index(settings: CollectionSettings) -> Any:
+    metric = faiss.METRIC_L2 if settings.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    if settings.index == "hnsw":
+        opts = {**HNSW_DEFAULTS, **settings.index_options}
+        base = faiss.IndexHNSWFlat(settings.dim, int(opts["m"]), metric)
+        base.hnsw.efConstruction = int(opts["ef_construction"])
+        base.hnsw.efSearch = int(opts["ef_search"])
+    else:
+        base = faiss.IndexFlat(settings.dim, metric)
+    return faiss.IndexIDMap2(base)
+
+
+def _stored_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, vectors) of everything in the index, as views without copying."""
+    base = faiss.downcast_index(index.index)
+    flat = faiss.downcast_index(base.storage) if isinstance(base, faiss.IndexHNSW) else base
+    n, d = flat.ntotal, flat.d
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.empty((0, d), np.float32)
+    return faiss.vector_to_array(index.id_map), vectors
+
+
+class FaissStore(VectorStore):
+    backend = "faiss"
+    modes = ("memory", "path")
+    index_types = ("flat", "hnsw")
+    index_options = {"flat": frozenset(), "hnsw": frozenset(HNSW_DEFAULTS)}
+    search_params = frozenset({"ef_search"})
+    connect_options = frozenset({"threads"})
+
+    def _connect(self) -> None:
+        self._states: dict[str, _State] = {}
+        self._lockfile: Any = None
+        if self.options.get("threads"):
+            faiss.omp_set_num_threads(int(self.options["threads"]))
+        if self.spec.mode == "path":
+            assert self.spec.path is not None
+            os.makedirs(self.spec.path, exist_ok=True)
+            self._lockfile = open(os.path.join(self.spec.path, ".lock"), "a+")
+            try:
+                fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                self._lockfile.close()
+                raise StoreLockedError(
+                    f"{self.url} is open in another faiss client (this or another process); close that one first"
+                ) from exc
+            ref = weakref.ref(self)
+
+            def flush_at_exit() -> None:
+                store = ref()
+                if store is not None:
+                    store.close()
+
+            self._atexit = flush_at_exit
+            atexit.register(flush_at_exit)
+
+    def _close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._states = {}
+            if self._lockfile is not None:
+                atexit.unregister(self._atexit)
+                fcntl.flock(self._lockfile, fcntl.LOCK_UN)
+                self._lockfile.close()
+                self._lockfile = None
+
+    def flush(self) -> None:
+        """Write every changed collection to disk (``close()`` does this too)."""
+        if self._connected:
+            with self._guard("flush"):
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.spec.mode != "path":
+            return
+        for state in list(self._states.values()):
+            with state.lock:
+                if state.version != state.saved_version:
+                    persist.save(self._dir(state.settings.name), state)
+
+    def _dir(self, name: str) -> str:
+        assert self.spec.path is not None
+        return os.path.join(self.spec.path, name)
+
+    def _state(self, name: str) -> _State | None:
+        state = self._states.get(name)
+        if state is None and self.spec.mode == "path" and persist.exists(self._dir(name)):
+            state = self._states[name] = persist.load(self._dir(name), _State)
+        return state
+
+    def _read_settings(self, name: str) -> CollectionSettings | None:
+        if name in self._states:
+            return self._states[name].settings
+        if self.spec.mode == "path":
+            return persist.read_settings(self._dir(name))
+        return None
+
+    def _create_collection(self, settings: CollectionSettings) -> None:
+        state = self._states[settings.name] = _State(settings)
+        if self.spec.mode == "path":
+            persist.save(self._dir(settings.name), state)
+
+    def _open_collection(self, settings: CollectionSettings) -> Collection:
+        state = self._state(settings.name)
+        assert state is not None
+        return FaissCollection(self, state)
+
+    def _list_collections(self) -> list[str]:
+        names = set(self._states)
+        if self.spec.mode == "path":
+            assert self.spec.path is not None
+            names.update(n for n in os.listdir(self.spec.path) if persist.exists(self._dir(n)))
+        return list(names)
+
+    def _drop_collection(self, name: str) -> bool:
+        existed = self._states.pop(name, None) is not None
+        if self.spec.mode == "path" and os.path.isdir(self._dir(name)):
+            shutil.rmtree(self._dir(name))
+            existed = True
+        return existed
+
+    def _write_settings(self, settings: CollectionSettings) -> None:
+        state = self._states[settings.name]
+        with state.lock:
+            state.settings = settings
+            if self.spec.mode == "path":
+                persist.write_settings(self._dir(settings.name), settings)
+
+
+class FaissCollection(Collection):
+    max_batch_size = 10_000
+
+    def __init__(self, store: FaissStore, state: _State) -> None:
+        super().__init__(store, state.settings)
+        self._s = state
+
+    def _upsert(self, batch: Batch) -> None:
+        s = self._s
+        with s.lock:
+            replaced = [s.labels[i] for i in batch.ids if i in s.labels]
+            for label in replaced:
+                del s.rows[label]
+            s.remove(replaced)  # may rebuild the graph from s.rows: drop them first
+            new = np.arange(s.next_label, s.next_label + len(batch), dtype=np.int64)
+            s.index.add_with_ids(batch.vectors, new)
+            s.next_label += len(batch)
+            for label, id_, text, meta in zip(new.tolist(), batch.ids, batch.texts, batch.metadata):
+                s.labels[id_] = label
+                s.rows[label] = (id_, text, meta)
+            s.version += 1
+
+    def _delete(self, ids: list[str]) -> None:
+        s = self._s
+        with s.lock:
+            labels = [s.labels.pop(i) for i in ids if i in s.labels]
+            for label in labels:
+                del s.rows[label]
+            s.remove(labels)
+            s.version += 1
+
+    def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
+        s = self._s
+        with s.lock:
+            labels = [s.labels[i] for i in dict.fromkeys(ids) if i in s.labels]
+            return self._records(labels, include_vectors)
+
+    def _records(self, labels: list[int], include_vectors: bool) -> list[Record]:
+        s = self._s
+        vectors = (
+            s.index.reconstruct_batch(np.asarray(labels, dtype=np.int64)) if include_vectors and labels else None
+        )
+        out = []
+        for j, label in enumerate(labels):
+            id_, text, meta = s.rows[label]
+            out.append(Record(id_, vectors[j] if vectors is not None else None, text, dict(meta)))
+        return out
+
+    def _count(self, filter: Node | None) -> int:
+        s = self._s
+        with s.lock:
+            return len(s.rows) if filter is None else len(s.allowed(filter))
+
+    def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Any:
+        s = self._s
+        with s.lock:
+            labels = sorted(s.rows) if filter is None else sorted(s.allowed(filter).tolist())
+        for start in range(0, len(labels), batch_size):
+            with s.lock:
+                part = [label for label in labels[start : start + batch_size] if label in s.rows]
+                yield self._records(part, include_vectors)
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: Node | None,
+        exact: bool,
+        include_vectors: bool,
+        params: dict[str, Any],
+    ) -> list[list[Hit]]:
+        s = self._s
+        with s.lock:
+            allowed = None if filter is None else s.allowed(filter)
+            available = len(s.rows) if allowed is None else len(allowed)
+            if available == 0:
+                return [[] for _ in range(len(queries))]
+            small = allowed is not None and len(allowed) <= BRUTE_FORCE_MAX
+            if (exact and s.hnsw) or small:
+                labels, scores = self._brute(queries, k, allowed)
+            else:
+                labels, scores = self._ann(queries, k, allowed, params)
+                short = np.flatnonzero((labels >= 0).sum(axis=1) < min(k, available))
+                if len(short):  # the graph answered short: fill those queries exactly
+                    labels[short], scores[short] = self._brute(queries[short], k, allowed)
+            return [self._hits(lrow, srow, include_vectors) for lrow, srow in zip(labels, scores)]
+
+    def _ann(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        s = self._s
+        selector: Any = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(allowed)
+        elif s.removed:
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(s.removed, dtype=np.int64)))
+        if s.hnsw:
+            ef = int(params.get("ef_search") or {**HNSW_DEFAULTS, **s.settings.index_options}["ef_search"])
+            search_params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
+            if selector is not None:
+                search_params.sel = selector
+        else:
+            search_params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        distances, labels = s.index.search(queries, k, params=search_params)
+        return labels, self._to_scores(distances, labels)
+
+    def _to_scores(self, distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        if self.metric == "l2":  # Faiss L2 is squared
+            distances = -np.sqrt(np.maximum(distances, 0.0))
+        return np.where(labels >= 0, distances, -np.inf)
+
+    def _brute(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k by numpy over the stored vectors (all, or the allowed labels)."""
+        s = self._s
+        if allowed is None:
+            labels, vectors = _stored_vectors(s.index)
+            live = ~np.isin(labels, np.fromiter(s.removed, dtype=np.int64)) if s.removed else None
+        else:
+            labels, vectors, live = allowed, s.index.reconstruct_batch(allowed), None
+        sc = _numeric.scores(self.metric, queries, vectors)
+        if live is not None:
+            sc[:, ~live] = -np.inf
+        out_l = np.full((len(queries), k), -1, dtype=np.int64)
+        out_s = np.full((len(queries), k), -np.inf)
+        for qi, row in enumerate(sc):
+            top = _numeric.topk(row, k)
+            top = top[np.isfinite(row[top])]
+            out_l[qi, : len(top)] = labels[top]
+            out_s[qi, : len(top)] = row[top]
+        return out_l, out_s
+
+    def _hits(self, labels: np.ndarray, scores: np.ndarray, include_vectors: bool) -> list[Hit]:
+        keep = [(int(label), float(score)) for label, score in zip(labels, scores) if label >= 0]
+        records = self._records([label for label, _ in keep], include_vectors)
+        return [Hit(r.id, score, r.text, r.metadata, r.vector) for r, (_, score) in zip(records, keep)]

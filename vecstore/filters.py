@@ -1,0 +1,215 @@
+"""The filter language: MongoDB-style dicts, parsed once, compiled per backend.
+
+Syntax::
+
+    {"lang": "es"}                                  # equality
+    {"year": {"$gte": 2020, "$lt": 2024}}           # several operators on one field: AND
+    {"lang": "es", "year": 2021}                    # several fields: AND
+    {"$or": [{"lang": "es"}, {"lang": "fr"}]}
+    {"$not": {"lang": {"$in": ["es", "fr"]}}}
+
+Operators ``$eq $ne $gt $gte $lt $lte $in $nin``; combinators ``$and $or``
+(non-empty lists) and ``$not`` (one filter).  Values are ``str``, ``int``,
+``float`` or ``bool``; ``$gt``/``$gte``/``$lt``/``$lte`` take numbers only;
+``$in``/``$nin`` take a non-empty list.
+
+Semantics, the same on every backend:
+
+* Values compare by type: ``True`` never equals ``1``; ints and floats
+  compare as numbers; strings only equal strings.
+* A condition on a field that a record lacks is never true, **not even under**
+  ``$not`` or ``$ne``/``$nin`` (SQL's NULL logic).  So ``$not`` negates the
+  comparison, not the record set: ``{"$not": {"tag": "x"}}`` matches records
+  whose ``tag`` exists and differs from ``"x"``.
+
+:func:`parse` validates before any backend call and raises
+:class:`~vecstore.errors.FilterError`.  :func:`parse` returns the tree in
+negation normal form (``$not`` pushed down to the comparisons by De Morgan),
+so a backend compiles only :class:`And`, :class:`Or` and :class:`Cmp`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, Union
+
+from .errors import FilterError
+
+COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+_NEGATE = {
+    "$eq": "$ne",
+    "$ne": "$eq",
+    "$gt": "$lte",
+    "$lte": "$gt",
+    "$gte": "$lt",
+    "$lt": "$gte",
+    "$in": "$nin",
+    "$nin": "$in",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cmp:
+    """``field op value``; ``value`` is a tuple for ``$in``/``$nin``."""
+
+    field: str
+    op: str
+    value: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+Node = Union[Cmp, And, Or]
+
+
+def parse(filter: Mapping[str, Any] | Node | None) -> Node | None:
+    """Validate a filter and return it in negation normal form (``None`` = no filter)."""
+    if filter is None or isinstance(filter, (Cmp, And, Or)):
+        return filter
+    if not isinstance(filter, Mapping):
+        raise FilterError(f"a filter must be a dict, not {type(filter).__name__}")
+    if not filter:
+        return None
+    return _parse(filter, negate=False)
+
+
+def _parse(obj: Any, negate: bool) -> Node:
+    if not isinstance(obj, Mapping) or not obj:
+        raise FilterError(f"expected a non-empty filter dict, got {obj!r}")
+    parts: list[Node] = []
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise FilterError(f"filter keys must be strings, got {key!r}")
+        if key in ("$and", "$or"):
+            if not isinstance(value, (list, tuple)) or not value:
+                raise FilterError(f"{key} takes a non-empty list of filters, got {value!r}")
+            children = tuple(_parse(v, negate) for v in value)
+            # De Morgan: not(a and b) = (not a) or (not b)
+            is_and = (key == "$and") != negate
+            parts.append(_join(And if is_and else Or, children))
+        elif key == "$not":
+            parts.append(_parse(value, not negate))
+        elif key.startswith("$"):
+            raise FilterError(f"unknown filter operator {key!r} (combinators: $and, $or, $not)")
+        else:
+            parts.append(_parse_field(key, value, negate))
+    # several keys in one dict are ANDed; negated: OR of the negations
+    return _join(Or if negate else And, tuple(parts))
+
+
+def _join(kind: type[And] | type[Or], items: tuple[Node, ...]) -> Node:
+    if len(items) == 1:
+        return items[0]
+    flat: list[Node] = []
+    for item in items:
+        flat.extend(item.items if isinstance(item, kind) else (item,))
+    return kind(tuple(flat))
+
+
+def _parse_field(field: str, spec: Any, negate: bool) -> Node:
+    if not field or "." in field:
+        raise FilterError(f"invalid field name {field!r}: non-empty, without '.'")
+    if isinstance(spec, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in spec):
+        if not all(isinstance(k, str) and k.startswith("$") for k in spec):
+            raise FilterError(f"field {field!r}: do not mix operators and plain keys in {spec!r}")
+        cmps = tuple(_cmp(field, op, val, negate) for op, val in spec.items())
+        return _join(Or if negate else And, cmps)
+    return _cmp(field, "$eq", spec, negate)
+
+
+def _cmp(field: str, op: str, value: Any, negate: bool) -> Cmp:
+    if op == "$not":
+        raise FilterError(f"field {field!r}: put $not around the condition: {{'$not': {{{field!r}: ...}}}}")
+    if op not in COMPARISONS:
+        raise FilterError(f"unknown filter operator {op!r} on field {field!r} (use one of {', '.join(COMPARISONS)})")
+    if op in ("$in", "$nin"):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise FilterError(f"{op} on field {field!r} takes a non-empty list, got {value!r}")
+        for v in value:
+            _check_scalar(field, op, v)
+        value = tuple(value)
+    elif op in RANGE_OPS:
+        if not _is_number(value):
+            raise FilterError(f"{op} on field {field!r} takes a number, got {value!r}")
+        _check_scalar(field, op, value)
+    else:
+        _check_scalar(field, op, value)
+    return Cmp(field, _NEGATE[op] if negate else op, value)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_scalar(field: str, op: str, v: Any) -> None:
+    if not isinstance(v, (str, int, float, bool)):
+        raise FilterError(
+            f"{op} on field {field!r}: values must be str, int, float or bool, got {type(v).__name__}"
+        )
+    if isinstance(v, float) and not math.isfinite(v):
+        raise FilterError(f"{op} on field {field!r}: {v!r} is not a finite number")
+
+
+def fields(node: Node | None) -> set[str]:
+    """The metadata fields a filter reads."""
+    if node is None:
+        return set()
+    if isinstance(node, Cmp):
+        return {node.field}
+    return set().union(*(fields(n) for n in node.items))
+
+
+# --- evaluation in Python: the reference semantics, used by the Faiss adapter ---
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    if _is_number(a):
+        return _is_number(b)
+    return type(a) is type(b)
+
+
+def _eq(a: Any, b: Any) -> bool:
+    return _same_kind(a, b) and a == b
+
+
+def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
+    """Whether a record's metadata satisfies a parsed filter."""
+    if node is None:
+        return True
+    if isinstance(node, And):
+        return all(matches(n, metadata) for n in node.items)
+    if isinstance(node, Or):
+        return any(matches(n, metadata) for n in node.items)
+    if node.field not in metadata:
+        return False
+    have, op, want = metadata[node.field], node.op, node.value
+    if op == "$eq":
+        return _eq(have, want)
+    if op == "$ne":
+        return not _eq(have, want)
+    if op == "$in":
+        return any(_eq(have, w) for w in want)
+    if op == "$nin":
+        return not any(_eq(have, w) for w in want)
+    if not _is_number(have):
+        return False
+    if op == "$gt":
+        return bool(have > want)
+    if op == "$gte":
+        return bool(have >= want)
+    if op == "$lt":
+        return bool(have < want)
+    return bool(have <= want)  # $lte

@@ -1,0 +1,738 @@
+"""The contract: :class:`VectorStore` (a connection) and :class:`Collection`.
+
+Adapters subclass both and implement a few primitives (the ``_``-prefixed
+abstract methods).  The public methods live here, once: they validate input,
+fix dtype and shape, normalise cosine vectors, split batches, and wrap every
+backend exception into the :mod:`vecstore.errors` tree.  Adapters never
+re-validate, and they receive only well-formed data:
+
+* ids are non-empty ``str``, unique within a batch;
+* vectors are C-contiguous ``float32`` of shape ``(n, dim)``, finite, and
+  unit-length for ``cosine`` collections;
+* metadata values are ``str``, ``int``, ``float`` (finite) or ``bool``;
+* filters are parsed trees in negation normal form (:mod:`vecstore.filters`).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import _numeric, filters
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    CollectionConfigError,
+    CollectionNotFoundError,
+    ConfigError,
+    DimensionMismatchError,
+    InvalidInputError,
+    UnsupportedModeError,
+    UnsupportedOperationError,
+    VecstoreError,
+)
+from .types import (
+    INDEX_TYPES,
+    METRICS,
+    Capabilities,
+    CollectionSettings,
+    Hit,
+    Metadata,
+    Record,
+    check_collection_name,
+)
+from .url import ConnectionSpec, parse_url
+
+__all__ = ["Batch", "Collection", "VectorStore"]
+
+_INT64 = 2**63
+# Exception class names that mean "could not reach the server", across the
+# HTTP stacks the SDKs use (httpx, urllib3, requests, elastic-transport, grpc).
+_UNREACHABLE_NAMES = {
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionTimeout",
+    "NewConnectionError",
+    "MaxRetryError",
+    "ReadTimeout",
+    "ReadTimeoutError",
+    "RemoteProtocolError",
+    "ResponseHandlingException",
+    "TimeoutException",
+    "TimeoutError",
+    "TransportError",
+    "ServerDisconnectedError",
+}
+
+
+@dataclasses.dataclass
+class Batch:
+    """A validated batch handed to :meth:`Collection._upsert`."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    texts: list[str | None]
+    metadata: list[Metadata]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def records(self) -> Iterator[Record]:
+        for i, id_ in enumerate(self.ids):
+            yield Record(id_, self.vectors[i], self.texts[i], self.metadata[i])
+
+
+class VectorStore(abc.ABC):
+    """A connection to one backend, opened by :func:`vecstore.connect`.
+
+    Construction only stores settings; the first call that needs the backend
+    connects.  Use it as a context manager, or call :meth:`close`.
+    """
+
+    #: The backend's name, as in messages and ``vecstore backends``.
+    backend: ClassVar[str] = ""
+    #: URL modes this backend has: ``memory``, ``path``, ``server``.
+    modes: ClassVar[tuple[str, ...]] = ("memory", "path", "server")
+    #: Index types it builds, the first being its default.
+    index_types: ClassVar[tuple[str, ...]] = ("flat",)
+    #: Options a collection accepts, per index type (e.g. ``{"hnsw": {"m", ...}}``).
+    index_options: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: Per-query parameters :meth:`Collection.search` accepts (e.g. ``ef_search``).
+    search_params: ClassVar[frozenset[str]] = frozenset()
+    #: Connection options the constructor accepts besides the URL.
+    connect_options: ClassVar[frozenset[str]] = frozenset()
+    #: ``exact=True`` is honoured.
+    exact_search: ClassVar[bool] = True
+
+    def __init__(self, spec: ConnectionSpec | str, **options: Any) -> None:
+        if isinstance(spec, str):
+            spec = parse_url(spec)
+        if spec.mode not in self.modes:
+            raise UnsupportedModeError(
+                f"{self.backend} has no {spec.mode} mode ({spec.redacted}); its modes: {', '.join(self.modes)}"
+            )
+        unknown = set(options) - set(self.connect_options)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) for {self.backend}: {', '.join(sorted(unknown))}"
+                f" (accepted: {', '.join(sorted(self.connect_options)) or 'none'})"
+            )
+        self.spec = spec
+        self.options = options
+        self._lock = threading.RLock()
+        self._connected = False
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The URL this store was opened with, with any secret removed."""
+        return self.spec.redacted
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            persistent=self.spec.mode in ("path", "server"),
+            index_types=self.index_types,
+            exact_search=self.exact_search,
+        )
+
+    def collection(
+        self,
+        name: str,
+        dim: int | None = None,
+        metric: str | None = None,
+        index: str | None = None,
+        *,
+        info: Mapping[str, Any] | None = None,
+        **index_options: Any,
+    ) -> Collection:
+        """Open a collection, creating it when it does not exist.
+
+        ``dim`` may be omitted to open an existing collection.  Giving a
+        ``dim``, ``metric`` or ``index`` that differs from the existing
+        collection's raises :class:`CollectionConfigError`.  ``metric`` defaults
+        to ``cosine`` and ``index`` to the backend's first index type when
+        creating.  ``info`` is stored with a new collection.
+        """
+        check_collection_name(name)
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ConfigError(f"dim must be a positive int, got {dim!r}")
+        if metric is not None and metric not in METRICS:
+            raise ConfigError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+        if index is not None and index not in INDEX_TYPES:
+            raise ConfigError(f"unknown index type {index!r}: use one of {', '.join(INDEX_TYPES)}")
+        if index is not None and index not in self.index_types:
+            raise UnsupportedOperationError(
+                f"{self.backend} has no {index!r} index; it has {', '.join(self.index_types)}"
+            )
+        existing = self._call("open collection", self._read_settings, name)
+        if existing is not None:
+            _check_same(existing, dim, metric, index, index_options)
+            return self._call("open collection", self._open_collection, existing)
+        if dim is None:
+            raise CollectionNotFoundError(
+                f"collection {name!r} does not exist in {self.backend} ({self.url}); pass dim= to create it"
+            )
+        settings = CollectionSettings(
+            name=name,
+            dim=dim,
+            metric=metric or "cosine",
+            index=index or self.index_types[0],
+            index_options=dict(index_options),
+            info=dict(info or {}),
+        )
+        self._check_index_options(settings)
+        self._call("create collection", self._create_collection, settings)
+        return self._call("open collection", self._open_collection, settings)
+
+    def get_collection(self, name: str) -> Collection:
+        """Open an existing collection; raises :class:`CollectionNotFoundError`."""
+        return self.collection(name)
+
+    def has_collection(self, name: str) -> bool:
+        check_collection_name(name)
+        return self._call("read collection", self._read_settings, name) is not None
+
+    def list_collections(self) -> list[str]:
+        return sorted(self._call("list collections", self._list_collections))
+
+    def drop_collection(self, name: str) -> bool:
+        """Delete a collection and its data; ``False`` if it did not exist."""
+        check_collection_name(name)
+        return bool(self._call("drop collection", self._drop_collection, name))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._connected:
+                self._connected = False
+                with self._guard("close"):
+                    self._close()
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    # -- machinery shared by every adapter -------------------------------------
+
+    def _ensure_connected(self) -> None:
+        if self._connected:
+            return
+        with self._lock:
+            if self._closed:
+                raise VecstoreError(f"{self.backend} store {self.url} is closed")
+            if not self._connected:
+                with self._guard("connect"):
+                    self._connect()
+                self._connected = True
+
+    def _call(self, op: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Connect if needed, then run a primitive with its errors translated."""
+        self._ensure_connected()
+        with self._guard(op):
+            return fn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _guard(self, op: str) -> Iterator[None]:
+        try:
+            yield
+        except VecstoreError:
+            raise
+        except Exception as exc:  # every SDK error becomes a vecstore error
+            raise self._translate_error(exc, op) from exc
+
+    def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
+        """Map an SDK exception; adapters extend this for their own types."""
+        detail = _scrub(str(exc) or type(exc).__name__, self.spec)
+        names = {c.__name__ for c in type(exc).__mro__}
+        if names & _UNREACHABLE_NAMES or isinstance(exc, (ConnectionError, TimeoutError)):
+            return BackendUnavailableError(
+                f"{op}: cannot reach the server ({type(exc).__name__}: {detail})",
+                backend=self.backend,
+                url=self.url,
+            )
+        return BackendError(f"{op} failed ({type(exc).__name__}: {detail})", backend=self.backend, url=self.url)
+
+    def _check_index_options(self, settings: CollectionSettings) -> None:
+        allowed = self.index_options.get(settings.index, frozenset())
+        unknown = set(settings.index_options) - allowed
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) for a {self.backend} {settings.index} index: {', '.join(sorted(unknown))}"
+                f" (accepted: {', '.join(sorted(allowed)) or 'none'})"
+            )
+
+    # -- primitives ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _connect(self) -> None:
+        """Open the SDK client / files. Called once, lazily."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Release the SDK client; persist what is pending."""
+
+    @abc.abstractmethod
+    def _read_settings(self, name: str) -> CollectionSettings | None:
+        """The stored settings of a collection, or ``None`` if it does not exist."""
+
+    @abc.abstractmethod
+    def _create_collection(self, settings: CollectionSettings) -> None:
+        """Create a collection that does not exist yet."""
+
+    @abc.abstractmethod
+    def _open_collection(self, settings: CollectionSettings) -> Collection:
+        """A handle on an existing collection."""
+
+    @abc.abstractmethod
+    def _list_collections(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _drop_collection(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _write_settings(self, settings: CollectionSettings) -> None:
+        """Persist changed settings (only ``info`` changes after creation)."""
+
+
+def _check_same(
+    existing: CollectionSettings,
+    dim: int | None,
+    metric: str | None,
+    index: str | None,
+    index_options: Mapping[str, Any],
+) -> None:
+    wanted = {"dim": dim, "metric": metric, "index": index}
+    for key, value in wanted.items():
+        have = getattr(existing, key)
+        if value is not None and value != have:
+            raise CollectionConfigError(
+                f"collection {existing.name!r} exists with {key}={have!r}, not {value!r};"
+                " drop it or use another name"
+            )
+    for key, value in index_options.items():
+        if existing.index_options.get(key) != value:
+            raise CollectionConfigError(
+                f"collection {existing.name!r} exists with {key}={existing.index_options.get(key)!r}, not {value!r}"
+            )
+
+
+def _scrub(text: str, spec: ConnectionSpec) -> str:
+    for secret in (spec.password, spec.params.get("api_key"), spec.params.get("token")):
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:500]
+
+
+class Collection(abc.ABC):
+    """A named set of records of one dimension and metric in one store."""
+
+    #: Records per call to :meth:`_upsert`; adapters may compute it from the backend.
+    max_batch_size: int = 1000
+
+    def __init__(self, store: VectorStore, settings: CollectionSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    # -- properties -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def dim(self) -> int:
+        return self.settings.dim
+
+    @property
+    def metric(self) -> str:
+        return self.settings.metric
+
+    @property
+    def index(self) -> str:
+        return self.settings.index
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Free-form settings stored with the collection (a copy)."""
+        return dict(self.settings.info)
+
+    def update_info(self, values: Mapping[str, Any]) -> None:
+        """Merge ``values`` into :attr:`info` and persist it with the collection."""
+        import json
+
+        try:
+            json.dumps(dict(values))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"info must be JSON-serialisable: {exc}") from exc
+        new = dataclasses.replace(self.settings, info={**self.settings.info, **values})
+        self._call("update info", self.store._write_settings, new)
+        self.settings = new
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} dim={self.dim} metric={self.metric} index={self.index} in {self.store.url}>"
+
+    # -- writes -------------------------------------------------------------------
+
+    def upsert(
+        self,
+        records: Iterable[Record | Mapping[str, Any]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        texts: Sequence[str | None] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Insert or overwrite records; returns how many were written.
+
+        Give either ``records`` (``Record`` objects or dicts with ``id``,
+        ``vector``, ``text``, ``metadata``) or columns (``ids`` and ``vectors``,
+        a list or a 2-D numpy array, with optional ``texts`` and ``metadata``).
+        The same id overwrites; within one call the last one wins.  The whole
+        input is validated before anything is written.  ``progress`` is called
+        with the number of records written after each batch.
+        """
+        batch = self._validate(records, ids, vectors, texts, metadata)
+        size = batch_size or self.max_batch_size
+        if size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {size}")
+        size = min(size, self.max_batch_size)
+        for start in range(0, len(batch), size):
+            part = Batch(
+                batch.ids[start : start + size],
+                batch.vectors[start : start + size],
+                batch.texts[start : start + size],
+                batch.metadata[start : start + size],
+            )
+            self._call("upsert", self._upsert, part)
+            if progress is not None:
+                progress(len(part))
+        return len(batch)
+
+    def delete(self, ids: Iterable[str] | None = None, *, filter: Mapping[str, Any] | None = None) -> int:
+        """Delete records by id, or every record matching ``filter``; returns how many existed."""
+        if (ids is None) == (filter is None):
+            raise InvalidInputError("delete() takes either ids or filter=, not both and not neither")
+        if ids is not None:
+            wanted = _check_ids(ids)
+            found = [r.id for r in self._call("delete", self._get, wanted, False)]
+        else:
+            node = filters.parse(filter)
+            if node is None:
+                raise InvalidInputError("delete(filter={}) would delete everything; use drop_collection()")
+            found = [r.id for batch in self._call("delete", lambda: list(self._iterate(1000, node, False))) for r in batch]
+        for start in range(0, len(found), self.max_batch_size):
+            self._call("delete", self._delete, found[start : start + self.max_batch_size])
+        return len(found)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        exact: bool = False,
+        include_vectors: bool = False,
+        **params: Any,
+    ) -> list[Hit]:
+        """The ``k`` nearest records, best first (see :mod:`vecstore.types` for scores).
+
+        A filtered search returns ``k`` hits whenever ``k`` records match.
+        ``exact=True`` searches by brute force, or raises
+        :class:`UnsupportedOperationError` where the backend cannot.
+        """
+        queries = self._queries(vector, single=True)
+        return self._search_checked(queries, k, filter, exact, include_vectors, params)[0]
+
+    def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        exact: bool = False,
+        include_vectors: bool = False,
+        **params: Any,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for several query vectors (a 2-D array or a list)."""
+        queries = self._queries(vectors, single=False)
+        return self._search_checked(queries, k, filter, exact, include_vectors, params)
+
+    def get(self, ids: Iterable[str], *, include_vectors: bool = True) -> list[Record]:
+        """The records with these ids, in the order asked; missing ids are left out."""
+        wanted = _check_ids(ids)
+        found = {r.id: r for r in self._call("get", self._get, wanted, include_vectors)}
+        return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+    def count(self, filter: Mapping[str, Any] | None = None) -> int:
+        return int(self._call("count", self._count, filters.parse(filter)))
+
+    def iterate(
+        self,
+        batch_size: int = 1000,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        include_vectors: bool = True,
+    ) -> Iterator[list[Record]]:
+        """Every record (matching ``filter``), in batches of at most ``batch_size``."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        node = filters.parse(filter)
+        self.store._ensure_connected()
+        it = iter(self._iterate(batch_size, node, include_vectors))
+        while True:
+            with self.store._guard("iterate"):
+                batch = next(it, None)
+            if batch is None:
+                return
+            if batch:
+                yield batch
+
+    # -- validation -----------------------------------------------------------------
+
+    def _call(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.store._call(f"{op} on collection {self.name!r}", fn, *args)
+
+    def _search_checked(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        exact: bool,
+        include_vectors: bool,
+        params: Mapping[str, Any],
+    ) -> list[list[Hit]]:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        node = filters.parse(filter)
+        unknown = set(params) - set(self.store.search_params)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown search parameter(s) for {self.store.backend}: {', '.join(sorted(unknown))}"
+                f" (accepted: {', '.join(sorted(self.store.search_params)) or 'none'})"
+            )
+        if exact and not self.store.exact_search:
+            raise UnsupportedOperationError(f"{self.store.backend} cannot search exactly (exact=True)")
+        if queries.shape[0] == 0:
+            return []
+        return self._call("search", self._search, queries, k, node, bool(exact), include_vectors, dict(params))
+
+    def _queries(self, vectors: Any, single: bool) -> np.ndarray:
+        try:
+            arr = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"query vector(s) must be numbers: {exc}") from exc
+        if single:
+            if arr.ndim != 1:
+                raise InvalidInputError(f"search() takes one vector (1-D), got shape {arr.shape}; use search_batch()")
+            arr = arr[None, :]
+        elif arr.ndim == 1 and arr.size == 0:
+            arr = arr.reshape(0, self.dim)
+        if arr.ndim != 2:
+            raise InvalidInputError(f"query vectors must be 2-D (n, {self.dim}), got shape {arr.shape}")
+        if arr.shape[1] != self.dim:
+            raise DimensionMismatchError(
+                f"query has dimension {arr.shape[1]}, collection {self.name!r} has {self.dim}"
+            )
+        if not np.isfinite(arr).all():
+            raise InvalidInputError("query vector contains NaN or infinity")
+        if self.metric == "cosine":
+            if (np.linalg.norm(arr, axis=1) == 0).any():
+                raise InvalidInputError("a zero query vector has no cosine similarity")
+            arr = _numeric.normalize(arr)
+        return np.ascontiguousarray(arr)
+
+    def _validate(
+        self,
+        records: Iterable[Record | Mapping[str, Any]] | None,
+        ids: Sequence[str] | None,
+        vectors: Any,
+        texts: Sequence[str | None] | None,
+        metadata: Sequence[Mapping[str, Any] | None] | None,
+    ) -> Batch:
+        if records is not None:
+            if ids is not None or vectors is not None or texts is not None or metadata is not None:
+                raise InvalidInputError("give either records or ids=/vectors=/texts=/metadata=, not both")
+            recs = [Record.coerce(r) for r in records]
+            ids = [r.id for r in recs]
+            texts = [r.text for r in recs]
+            metadata = [r.metadata for r in recs]
+            vectors = [r.vector for r in recs]
+        if ids is None or vectors is None:
+            raise InvalidInputError("upsert() needs records, or ids= and vectors=")
+        ids = list(ids)
+        n = len(ids)
+        texts = [None] * n if texts is None else list(texts)
+        metadata = [None] * n if metadata is None else list(metadata)
+        if not (len(texts) == len(metadata) == n):
+            raise InvalidInputError(f"ids ({n}), texts ({len(texts)}) and metadata ({len(metadata)}) differ in length")
+        arr = self._vectors(vectors, ids)
+        for i in range(n):
+            _check_id(ids[i])
+            if texts[i] is not None and not isinstance(texts[i], str):
+                raise InvalidInputError(f"record {ids[i]!r}: text must be a str or None, not {type(texts[i]).__name__}")
+        metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
+        # the same id twice in one call: the last one wins, as in sequential upserts
+        last = {id_: i for i, id_ in enumerate(ids)}
+        if len(last) != n:
+            keep = sorted(last.values())
+            return Batch([ids[i] for i in keep], arr[keep], [texts[i] for i in keep], [metas[i] for i in keep])
+        return Batch(ids, arr, texts, metas)
+
+    def _vectors(self, vectors: Any, ids: list[str]) -> np.ndarray:
+        n = len(ids)
+        if isinstance(vectors, np.ndarray):
+            arr = vectors
+        else:
+            rows = list(vectors)
+            if len(rows) != n:
+                raise InvalidInputError(f"{n} ids but {len(rows)} vectors")
+            for i, row in enumerate(rows):
+                if row is None:
+                    raise InvalidInputError(f"record {ids[i]!r} has no vector")
+                length = np.shape(row)
+                if length != (self.dim,):
+                    raise DimensionMismatchError(
+                        f"record {ids[i]!r}: vector has shape {length}, collection {self.name!r} has dim {self.dim}"
+                    )
+            arr = np.asarray(rows) if rows else np.empty((0, self.dim))
+        try:
+            arr = np.asarray(arr, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"vectors must be numbers: {exc}") from exc
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise InvalidInputError(f"vectors must have shape ({n}, {self.dim}), got {arr.shape}")
+        if arr.shape[1] != self.dim:
+            raise DimensionMismatchError(f"vectors have dimension {arr.shape[1]}, collection {self.name!r} has {self.dim}")
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            bad = ids[int(np.argmin(finite))]
+            raise InvalidInputError(f"record {bad!r}: vector contains NaN or infinity")
+        if self.metric == "cosine" and n:
+            norms = np.linalg.norm(arr, axis=1)
+            if (norms == 0).any():
+                bad = ids[int(np.argmin(norms))]
+                raise InvalidInputError(f"record {bad!r}: a zero vector has no cosine similarity")
+            arr = _numeric.normalize(arr)
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    # -- helpers adapters may use -------------------------------------------------
+
+    def _scan_search(
+        self, queries: np.ndarray, k: int, node: filters.Node | None, include_vectors: bool
+    ) -> list[list[Hit]]:
+        """Exact search by reading every (matching) record back: for backends
+        without a brute-force mode of their own.  Costs one full scan."""
+        best: list[list[tuple[float, Record]]] = [[] for _ in range(len(queries))]
+        for batch in self._iterate(4096, node, True):
+            if not batch:
+                continue
+            mat = np.stack([np.asarray(r.vector, dtype=np.float32) for r in batch])
+            sc = _numeric.scores(self.metric, queries, mat)
+            for qi, row in enumerate(sc):
+                cand = best[qi] + [(float(row[j]), batch[j]) for j in _numeric.topk(row, k)]
+                cand.sort(key=lambda t: -t[0])
+                best[qi] = cand[:k]
+        return [
+            [Hit(r.id, s, r.text, r.metadata, np.asarray(r.vector, dtype=np.float32) if include_vectors else None)
+             for s, r in row]
+            for row in best
+        ]
+
+    # -- primitives -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _upsert(self, batch: Batch) -> None:
+        """Write a validated batch; existing ids are overwritten."""
+
+    @abc.abstractmethod
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: filters.Node | None,
+        exact: bool,
+        include_vectors: bool,
+        params: dict[str, Any],
+    ) -> list[list[Hit]]:
+        """One list of at most ``k`` hits per query row, best first, scores per the contract."""
+
+    @abc.abstractmethod
+    def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
+        """The records that exist among ``ids``, in any order."""
+
+    @abc.abstractmethod
+    def _delete(self, ids: list[str]) -> None:
+        """Delete these (existing) ids."""
+
+    @abc.abstractmethod
+    def _count(self, filter: filters.Node | None) -> int: ...
+
+    @abc.abstractmethod
+    def _iterate(self, batch_size: int, filter: filters.Node | None, include_vectors: bool) -> Iterable[list[Record]]:
+        """Every record matching ``filter``, in batches."""
+
+
+def _check_id(id_: Any) -> str:
+    if not isinstance(id_, str) or not id_:
+        raise InvalidInputError(f"record ids must be non-empty strings, got {id_!r}")
+    return id_
+
+
+def _check_ids(ids: Iterable[str]) -> list[str]:
+    if isinstance(ids, str):
+        raise InvalidInputError("pass a list of ids, not a single string")
+    return [_check_id(i) for i in ids]
+
+
+def _check_metadata(id_: str, meta: Mapping[str, Any] | None) -> Metadata:
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise InvalidInputError(f"record {id_!r}: metadata must be a dict, not {type(meta).__name__}")
+    out: Metadata = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
+            raise InvalidInputError(
+                f"record {id_!r}: metadata key {key!r} must be a non-empty str without '.' or a leading '$'"
+            )
+        if isinstance(value, (bool, str)):
+            out[key] = value
+        elif isinstance(value, np.bool_):
+            out[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            if not -_INT64 <= int(value) < _INT64:
+                raise InvalidInputError(f"record {id_!r}: metadata {key!r}={value} does not fit in 64 bits")
+            out[key] = int(value)
+        elif isinstance(value, (float, np.floating)):
+            if not math.isfinite(value):
+                raise InvalidInputError(f"record {id_!r}: metadata {key!r} is {value}, not a finite number")
+            out[key] = float(value)
+        else:
+            raise InvalidInputError(
+                f"record {id_!r}: metadata {key!r} has type {type(value).__name__};"
+                " values must be str, int, float or bool"
+            )
+    return out

@@ -1,0 +1,1 @@
+"""Test kit for vecstore adapters: the conformance suite (:mod:`.conformance`)."""
