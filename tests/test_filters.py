@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vecstore.errors import FilterError
-from vecstore.filters import And, Cmp, Or, fields, matches, parse
+from vecstore.filters import And, Cmp, Not, Or, fields, matches, parse
 
 
 def test_simple_and_implicit_and():
@@ -19,7 +19,7 @@ def test_simple_and_implicit_and():
 def test_not_is_pushed_down():
     assert parse({"$not": {"lang": "es"}}) == Cmp("lang", "$ne", "es")
     assert parse({"$not": {"lang": {"$in": ["a", "b"]}}}) == Cmp("lang", "$nin", ("a", "b"))
-    assert parse({"$not": {"$and": [{"a": 1}, {"b": {"$gt": 2}}]}}) == Or((Cmp("a", "$ne", 1), Cmp("b", "$lte", 2)))
+    assert parse({"$not": {"$and": [{"a": 1}, {"b": {"$gt": 2}}]}}) == Or((Cmp("a", "$ne", 1), Not(Cmp("b", "$gt", 2))))
     assert parse({"$not": {"$or": [{"a": 1}, {"b": 2}]}}) == And((Cmp("a", "$ne", 1), Cmp("b", "$ne", 2)))
     assert parse({"$not": {"$not": {"a": 1}}}) == Cmp("a", "$eq", 1)
     assert parse({"$not": {"a": 1, "b": 2}}) == Or((Cmp("a", "$ne", 1), Cmp("b", "$ne", 2)))
@@ -58,10 +58,18 @@ def test_typed_equality():
     assert not matches(parse({"s": "1"}), {"s": 1})
 
 
-def test_missing_field_is_never_true():
-    for flt in ({"t": "x"}, {"t": {"$ne": "x"}}, {"$not": {"t": "x"}}, {"t": {"$nin": ["x"]}}, {"t": {"$lt": 5}}):
+def test_missing_field():
+    for flt in ({"t": "x"}, {"t": {"$in": ["x"]}}, {"t": {"$lt": 5}}, {"$not": {"t": {"$ne": "x"}}}):
         assert not matches(parse(flt), {"other": 1}), flt
+    for flt in ({"t": {"$ne": "x"}}, {"$not": {"t": "x"}}, {"t": {"$nin": ["x"]}}, {"$not": {"t": {"$lt": 5}}}):
+        assert matches(parse(flt), {"other": 1}), flt
+
+
+def test_negated_range_is_a_complement():
+    flt = parse({"$not": {"n": {"$gte": 5}}})
+    assert matches(flt, {"n": 4}) and not matches(flt, {"n": 5})
+    assert matches(flt, {"n": "text"}) and matches(flt, {})
 
 
 def test_fields():
-    assert fields(parse({"$or": [{"a": 1}, {"b": {"$gt": 2}, "c": 3}]})) == {"a", "b", "c"}
+    assert fields(parse({"$or": [{"a": 1}, {"b": {"$gt": 2}, "c": 3}, {"$not": {"d": {"$lt": 1}}}]})) == {"a", "b", "c", "d"}

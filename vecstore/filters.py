@@ -13,19 +13,21 @@ Operators ``$eq $ne $gt $gte $lt $lte $in $nin``; combinators ``$and $or``
 ``float`` or ``bool``; ``$gt``/``$gte``/``$lt``/``$lte`` take numbers only;
 ``$in``/``$nin`` take a non-empty list.
 
-Semantics, the same on every backend:
+Semantics, the same on every backend (MongoDB's):
 
 * Values compare by type: ``True`` never equals ``1``; ints and floats
   compare as numbers; strings only equal strings.
-* A condition on a field that a record lacks is never true, **not even under**
-  ``$not`` or ``$ne``/``$nin`` (SQL's NULL logic).  So ``$not`` negates the
-  comparison, not the record set: ``{"$not": {"tag": "x"}}`` matches records
-  whose ``tag`` exists and differs from ``"x"``.
+* ``$eq``, ``$in`` and the ranges are false on a record that lacks the field
+  (or holds another type); ``$ne``, ``$nin`` and ``$not`` are their exact
+  complements, so they *match* such records: ``{"tag": {"$ne": "x"}}``
+  includes records without a ``tag``.
 
 :func:`parse` validates before any backend call and raises
-:class:`~vecstore.errors.FilterError`.  :func:`parse` returns the tree in
-negation normal form (``$not`` pushed down to the comparisons by De Morgan),
-so a backend compiles only :class:`And`, :class:`Or` and :class:`Cmp`.
+:class:`~vecstore.errors.FilterError`.  It returns the tree in negation
+normal form: ``$not`` is pushed down by De Morgan until it meets a
+comparison, where ``$eq``/``$ne`` and ``$in``/``$nin`` swap; only a negated
+range stays wrapped, as :class:`Not` around a range :class:`Cmp`.  A backend
+therefore compiles :class:`And`, :class:`Or`, :class:`Cmp` and ``Not(range)``.
 """
 
 from __future__ import annotations
@@ -39,16 +41,7 @@ from .errors import FilterError
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
-_NEGATE = {
-    "$eq": "$ne",
-    "$ne": "$eq",
-    "$gt": "$lte",
-    "$lte": "$gt",
-    "$gte": "$lt",
-    "$lt": "$gte",
-    "$in": "$nin",
-    "$nin": "$in",
-}
+_COMPLEMENT = {"$eq": "$ne", "$ne": "$eq", "$in": "$nin", "$nin": "$in"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +54,13 @@ class Cmp:
 
 
 @dataclasses.dataclass(frozen=True)
+class Not:
+    """Negation of a range comparison (true where the field is missing or not a number)."""
+
+    item: Cmp
+
+
+@dataclasses.dataclass(frozen=True)
 class And:
     items: tuple[Node, ...]
 
@@ -70,12 +70,12 @@ class Or:
     items: tuple[Node, ...]
 
 
-Node = Union[Cmp, And, Or]
+Node = Union[Cmp, Not, And, Or]
 
 
 def parse(filter: Mapping[str, Any] | Node | None) -> Node | None:
     """Validate a filter and return it in negation normal form (``None`` = no filter)."""
-    if filter is None or isinstance(filter, (Cmp, And, Or)):
+    if filter is None or isinstance(filter, (Cmp, Not, And, Or)):
         return filter
     if not isinstance(filter, Mapping):
         raise FilterError(f"a filter must be a dict, not {type(filter).__name__}")
@@ -128,7 +128,7 @@ def _parse_field(field: str, spec: Any, negate: bool) -> Node:
     return _cmp(field, "$eq", spec, negate)
 
 
-def _cmp(field: str, op: str, value: Any, negate: bool) -> Cmp:
+def _cmp(field: str, op: str, value: Any, negate: bool) -> Cmp | Not:
     if op == "$not":
         raise FilterError(f"field {field!r}: put $not around the condition: {{'$not': {{{field!r}: ...}}}}")
     if op not in COMPARISONS:
@@ -145,7 +145,9 @@ def _cmp(field: str, op: str, value: Any, negate: bool) -> Cmp:
         _check_scalar(field, op, value)
     else:
         _check_scalar(field, op, value)
-    return Cmp(field, _NEGATE[op] if negate else op, value)
+    if not negate:
+        return Cmp(field, op, value)
+    return Cmp(field, _COMPLEMENT[op], value) if op in _COMPLEMENT else Not(Cmp(field, op, value))
 
 
 def _is_number(v: Any) -> bool:
@@ -167,6 +169,8 @@ def fields(node: Node | None) -> set[str]:
         return set()
     if isinstance(node, Cmp):
         return {node.field}
+    if isinstance(node, Not):
+        return {node.item.field}
     return set().union(*(fields(n) for n in node.items))
 
 
@@ -193,17 +197,17 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
         return all(matches(n, metadata) for n in node.items)
     if isinstance(node, Or):
         return any(matches(n, metadata) for n in node.items)
+    if isinstance(node, Not):
+        return not matches(node.item, metadata)
+    if node.op in ("$ne", "$nin"):
+        return not matches(Cmp(node.field, _COMPLEMENT[node.op], node.value), metadata)
     if node.field not in metadata:
         return False
     have, op, want = metadata[node.field], node.op, node.value
     if op == "$eq":
         return _eq(have, want)
-    if op == "$ne":
-        return not _eq(have, want)
     if op == "$in":
         return any(_eq(have, w) for w in want)
-    if op == "$nin":
-        return not any(_eq(have, w) for w in want)
     if not _is_number(have):
         return False
     if op == "$gt":

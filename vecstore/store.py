@@ -262,8 +262,7 @@ class VectorStore(abc.ABC):
     def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
         """Map an SDK exception; adapters extend this for their own types."""
         detail = _scrub(str(exc) or type(exc).__name__, self.spec)
-        names = {c.__name__ for c in type(exc).__mro__}
-        if names & _UNREACHABLE_NAMES or isinstance(exc, (ConnectionError, TimeoutError)):
+        if _unreachable(exc):
             return BackendUnavailableError(
                 f"{op}: cannot reach the server ({type(exc).__name__}: {detail})",
                 backend=self.backend,
@@ -333,6 +332,19 @@ def _check_same(
             raise CollectionConfigError(
                 f"collection {existing.name!r} exists with {key}={existing.index_options.get(key)!r}, not {value!r}"
             )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, means "server not reachable"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {c.__name__ for c in type(current).__mro__}
+        if names & _UNREACHABLE_NAMES or isinstance(current, (ConnectionError, TimeoutError)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _scrub(text: str, spec: ConnectionSpec) -> str:

@@ -75,6 +75,8 @@ def make_records(n: int, dim: int, seed: int = 0, clustered: bool = False) -> li
         }
         if i % 7 == 0:
             meta["tag"] = "rare" if i % 14 == 0 else "common"
+        if i % 5 == 0:
+            meta["rank"] = i % 20
         records.append({"id": f"r{i}", "vector": vectors[i].astype(np.float32), "text": f"text of record {i}", "metadata": meta})
     return records
 
@@ -342,11 +344,16 @@ FILTER_CASES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
         {"$or": [{"$and": [{"lang": "en"}, {"year": {"$gte": 2020}}]}, {"tag": "rare"}]},
         lambda m: (m["lang"] == "en" and m["year"] >= 2020) or m.get("tag") == "rare",
     ),
-    # fields a record lacks: never true, not even under $ne or $not
+    # fields some records lack: $eq/$in/ranges are false there, $ne/$nin/$not true
     ({"tag": "rare"}, lambda m: m.get("tag") == "rare"),
-    ({"tag": {"$ne": "rare"}}, lambda m: _has(m, "tag") and m["tag"] != "rare"),
-    ({"$not": {"tag": "rare"}}, lambda m: _has(m, "tag") and m["tag"] != "rare"),
-    ({"tag": {"$nin": ["rare"]}}, lambda m: _has(m, "tag") and m["tag"] != "rare"),
+    ({"tag": {"$in": ["rare", "common"]}}, lambda m: _has(m, "tag")),
+    ({"tag": {"$ne": "rare"}}, lambda m: m.get("tag") != "rare"),
+    ({"$not": {"tag": "rare"}}, lambda m: m.get("tag") != "rare"),
+    ({"tag": {"$nin": ["rare"]}}, lambda m: m.get("tag") != "rare"),
+    ({"rank": {"$lte": 10}}, lambda m: _has(m, "rank") and m["rank"] <= 10),
+    ({"$not": {"rank": {"$gt": 10}}}, lambda m: not (_has(m, "rank") and m["rank"] > 10)),
+    ({"$not": {"$or": [{"rank": {"$lt": 5}}, {"tag": "rare"}]}},
+     lambda m: not (_has(m, "rank") and m["rank"] < 5) and m.get("tag") != "rare"),
     # no match
     ({"lang": "de"}, lambda m: False),
     ({"year": {"$gt": 3000}}, lambda m: False),

@@ -1,0 +1,258 @@
+"""Chroma adapter: ``chroma://`` (in process, in memory), ``chroma:///dir``
+(in process, persisted) and ``chroma://host:port`` / ``chroma+https://...``
+(a Chroma server; ``token=`` or ``headers=`` for auth, ``timeout=`` seconds).
+
+Chroma's in-process clients share one system per process, so each
+``chroma://`` connection gets a database of its own, dropped on ``close()``:
+two connections never see each other's collections.
+
+Chroma builds only HNSW (options ``m`` → ``max_neighbors``,
+``ef_construction``, ``ef_search``).  It has no brute-force mode, so
+``exact=True`` reads the (filtered) collection back and ranks it in numpy:
+honoured and exact, at the cost of a full scan.
+
+Scores (Chroma distance ``d`` → contract; the space is fixed at creation):
+
+* cosine: ``d = 1 - cos``, score ``1 - d``;
+* dot (Chroma ``ip``): ``d = 1 - u·v``, score ``1 - d``;
+* l2: ``d`` is the *squared* distance, score ``-sqrt(d)``.
+
+Collection names: vecstore's portable names that Chroma rejects (shorter than
+3 characters, or ending in ``_``/``-``) are stored as ``<name>.vs``; portable
+names never contain ``.``, so the mapping is reversible.  The collection's
+vecstore settings live in its metadata under ``vecstore``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings
+
+from ...errors import CollectionNotFoundError, ConfigError, VecstoreError
+from ...filters import Node
+from ...store import Batch, Collection, VectorStore
+from ...types import CollectionSettings, Hit, Record
+from ...url import option
+from .filters import compile_where, with_type_tags, without_type_tags
+
+SPACES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
+HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "ef_search": 100}
+SETTINGS_KEY = "vecstore"
+_CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+
+def _settings() -> Settings:
+    # a fresh object each time: chromadb's client constructors mutate the one they get
+    return Settings(anonymized_telemetry=False)
+
+
+def to_chroma_name(name: str) -> str:
+    return name if _CHROMA_NAME.match(name) else f"{name}.vs"
+
+
+def from_chroma_name(name: str) -> str:
+    return name[: -len(".vs")] if name.endswith(".vs") else name
+
+
+def to_score(metric: str, distance: float) -> float:
+    if metric == "l2":
+        return -float(np.sqrt(max(distance, 0.0)))
+    return 1.0 - float(distance)
+
+
+class ChromaStore(VectorStore):
+    backend = "chroma"
+    index_types = ("hnsw",)
+    index_options = {"hnsw": frozenset(HNSW_DEFAULTS)}
+    connect_options = frozenset({"timeout", "token", "headers", "tenant", "database", "ssl_verify"})
+
+    def _connect(self) -> None:
+        spec = self.spec
+        self._client: Any = None
+        self._database: str | None = None
+        tenant = option(spec, self.options, "tenant", default=chromadb.DEFAULT_TENANT)
+        database = option(spec, self.options, "database", default=chromadb.DEFAULT_DATABASE)
+        if spec.mode == "memory":
+            self._database = database = f"vs_{uuid.uuid4().hex}"
+            chromadb.AdminClient(_settings()).create_database(database, tenant=tenant)
+            self._client = chromadb.EphemeralClient(settings=_settings(), tenant=tenant, database=database)
+        elif spec.mode == "path":
+            self._client = chromadb.PersistentClient(path=str(spec.path), settings=_settings(), tenant=tenant, database=database)
+        else:
+            headers = dict(self.options.get("headers") or {})
+            token = option(spec, self.options, "token", env="CHROMA_TOKEN") or spec.password
+            if token:
+                headers.setdefault("Authorization", f"Bearer {token}")
+            settings = _settings()
+            if self.options.get("ssl_verify") is not None:
+                settings.chroma_server_ssl_verify = self.options["ssl_verify"]
+            self._timeout = float(option(spec, self.options, "timeout", env="CHROMA_TIMEOUT", default=10.0))
+            self._client = chromadb.HttpClient(
+                host=spec.host or "localhost",
+                port=spec.port or (443 if spec.tls else 8000),
+                ssl=spec.tls,
+                headers=headers,
+                settings=settings,
+                tenant=tenant,
+                database=database,
+            )
+            self._bound_timeout()
+
+    def _bound_timeout(self) -> None:
+        """The HTTP client waits forever by default; bound every request."""
+        import httpx
+
+        session = getattr(getattr(self._client, "_server", None), "_session", None)
+        if session is None:
+            raise ConfigError("this chromadb version hides its HTTP session; cannot set a timeout")
+        session.timeout = httpx.Timeout(self._timeout)
+
+    def _close(self) -> None:
+        if self._database is not None:
+            chromadb.AdminClient(_settings()).delete_database(self._database)
+        self._client = None
+
+    def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
+        if type(exc).__name__ == "NotFoundError":
+            return CollectionNotFoundError(f"{op}: {exc} [{self.backend}, {self.url}]")
+        return super()._translate_error(exc, op)
+
+    def _get_native(self, name: str) -> Any | None:
+        try:
+            return self._client.get_collection(to_chroma_name(name), embedding_function=None)
+        except Exception as exc:
+            if type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc):
+                return None
+            raise
+
+    def _read_settings(self, name: str) -> CollectionSettings | None:
+        native = self._get_native(name)
+        if native is None:
+            return None
+        raw = (native.metadata or {}).get(SETTINGS_KEY)
+        if raw is None:
+            raise ConfigError(f"Chroma collection {native.name!r} was not created by vecstore (no settings in its metadata)")
+        return CollectionSettings.from_json(json.loads(raw))
+
+    def _create_collection(self, settings: CollectionSettings) -> None:
+        opts = {**HNSW_DEFAULTS, **settings.index_options}
+        client: Any = self._client
+        client.create_collection(
+            to_chroma_name(settings.name),
+            embedding_function=None,
+            metadata={SETTINGS_KEY: json.dumps(settings.to_json())},
+            configuration={
+                "hnsw": {
+                    "space": SPACES[settings.metric],
+                    "max_neighbors": int(opts["m"]),
+                    "ef_construction": int(opts["ef_construction"]),
+                    "ef_search": int(opts["ef_search"]),
+                }
+            },
+        )
+
+    def _open_collection(self, settings: CollectionSettings) -> Collection:
+        native = self._get_native(settings.name)
+        if native is None:
+            raise CollectionNotFoundError(f"collection {settings.name!r} disappeared [{self.backend}, {self.url}]")
+        return ChromaCollection(self, settings, native)
+
+    def _list_collections(self) -> list[str]:
+        return [
+            from_chroma_name(c.name) for c in self._client.list_collections() if SETTINGS_KEY in (c.metadata or {})
+        ]
+
+    def _drop_collection(self, name: str) -> bool:
+        if self._get_native(name) is None:
+            return False
+        self._client.delete_collection(to_chroma_name(name))
+        return True
+
+    def _write_settings(self, settings: CollectionSettings) -> None:
+        native = self._get_native(settings.name)
+        if native is None:
+            raise CollectionNotFoundError(f"collection {settings.name!r} does not exist [{self.backend}, {self.url}]")
+        native.modify(metadata={**(native.metadata or {}), SETTINGS_KEY: json.dumps(settings.to_json())})
+
+
+class ChromaCollection(Collection):
+    def __init__(self, store: ChromaStore, settings: CollectionSettings, native: Any) -> None:
+        super().__init__(store, settings)
+        self._native = native
+        # the server's own limit, not a guess (5461 for the embedded SQLite build)
+        self.max_batch_size = int(store._client.get_max_batch_size())
+
+    def _upsert(self, batch: Batch) -> None:
+        self._native.upsert(
+            ids=batch.ids,
+            embeddings=batch.vectors,
+            documents=batch.texts,
+            metadatas=[with_type_tags(m) for m in batch.metadata],
+        )
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: Node | None,
+        exact: bool,
+        include_vectors: bool,
+        params: dict[str, Any],
+    ) -> list[list[Hit]]:
+        if exact:
+            return self._scan_search(queries, k, filter, include_vectors)
+        include = ["documents", "metadatas", "distances"] + (["embeddings"] if include_vectors else [])
+        res = self._native.query(query_embeddings=queries, n_results=k, where=compile_where(filter), include=include)
+        out = []
+        for qi in range(len(queries)):
+            hits = []
+            for j, id_ in enumerate(res["ids"][qi]):
+                vector = np.asarray(res["embeddings"][qi][j], dtype=np.float32) if include_vectors else None
+                hits.append(Hit(id_, to_score(self.metric, res["distances"][qi][j]), res["documents"][qi][j],
+                                without_type_tags(res["metadatas"][qi][j]), vector))
+            out.append(hits)
+        return out
+
+    def _records(self, res: dict[str, Any], include_vectors: bool) -> list[Record]:
+        docs = res.get("documents") or [None] * len(res["ids"])
+        metas = res.get("metadatas") or [None] * len(res["ids"])
+        return [
+            Record(id_, np.asarray(res["embeddings"][i], dtype=np.float32) if include_vectors else None,
+                   docs[i], without_type_tags(metas[i]))
+            for i, id_ in enumerate(res["ids"])
+        ]
+
+    def _include(self, include_vectors: bool) -> list[str]:
+        return ["documents", "metadatas"] + (["embeddings"] if include_vectors else [])
+
+    def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
+        out: list[Record] = []
+        for start in range(0, len(ids), self.max_batch_size):
+            res = self._native.get(ids=ids[start : start + self.max_batch_size], include=self._include(include_vectors))
+            out.extend(self._records(res, include_vectors))
+        return out
+
+    def _delete(self, ids: list[str]) -> None:
+        self._native.delete(ids=ids)
+
+    def _count(self, filter: Node | None) -> int:
+        if filter is None:
+            return int(self._native.count())
+        return len(self._native.get(where=compile_where(filter), include=[])["ids"])
+
+    def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Iterator[list[Record]]:
+        where = compile_where(filter)
+        offset = 0
+        while True:
+            res = self._native.get(where=where, limit=batch_size, offset=offset, include=self._include(include_vectors))
+            if not res["ids"]:
+                return
+            yield self._records(res, include_vectors)
+            offset += len(res["ids"])
