@@ -399,6 +399,11 @@ class Collection(abc.ABC):
         self._call("update info", self.store._write_settings, new)
         self.settings = new
 
+    def optimize(self) -> None:
+        """Finish index building (merge segments, build graphs) so that searches
+        use the finished index; a no-op where writes are indexed at once."""
+        self._call("optimize", self._optimize)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} dim={self.dim} metric={self.metric} index={self.index} in {self.store.url}>"
 
@@ -674,6 +679,9 @@ class Collection(abc.ABC):
         ]
 
     # -- primitives -----------------------------------------------------------------
+
+    def _optimize(self) -> None:  # noqa: B027 - optional primitive, a no-op by default
+        """Override where the backend builds indexes in the background."""
 
     @abc.abstractmethod
     def _upsert(self, batch: Batch) -> None:

@@ -105,3 +105,80 @@ def chroma_server(path: str | None = None) -> Iterator[ChromaServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# -- servers in containers: Qdrant and Elasticsearch --------------------------------
+
+#: Pinned images, the same as docker-compose.yml.
+QDRANT_IMAGE = "qdrant/qdrant:v1.19.1"
+ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.1.5"
+CHROMA_IMAGE = "chromadb/chroma:1.5.9"
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers (not merely whether the client is installed)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def container(image: str, port: int, health_path: str, env: dict[str, str] | None = None,
+              deadline_s: float = 180.0) -> Iterator[str]:
+    """Run ``image`` with testcontainers, poll ``health_path`` until it answers,
+    yield ``host:port``; the container is removed even when the tests fail."""
+    from testcontainers.core.container import DockerContainer
+
+    box = DockerContainer(image).with_exposed_ports(port)
+    for key, value in (env or {}).items():
+        box = box.with_env(key, value)
+    with box:
+        host, mapped = box.get_container_host_ip(), box.get_exposed_port(port)
+        wait_http(f"http://{host}:{mapped}{health_path}", deadline_s)
+        yield f"{host}:{mapped}"
+
+
+SERVER_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL"}
+
+
+@contextlib.contextmanager
+def server_url(backend: str) -> Iterator[str | None]:
+    """A vecstore URL of a real server for ``backend``: from ``QDRANT_URL`` /
+    ``ELASTICSEARCH_URL`` / ``CHROMA_URL``, else a container when Docker answers,
+    else ``None`` (the caller skips, saying so)."""
+    env = os.environ.get(SERVER_ENV[backend])
+    if env:
+        yield env
+        return
+    if not docker_available():
+        yield None
+        return
+    if backend == "qdrant":
+        with container(QDRANT_IMAGE, 6333, "/readyz") as addr:
+            yield f"qdrant://{addr}"
+    elif backend == "elasticsearch":
+        es_env = {
+            "discovery.type": "single-node",
+            "xpack.security.enabled": "false",  # the throwaway test container only
+            "ES_JAVA_OPTS": "-Xms1g -Xmx1g",
+        }
+        with container(ELASTICSEARCH_IMAGE, 9200, "/_cluster/health?wait_for_status=yellow&timeout=1s", es_env) as addr:
+            yield f"elasticsearch://{addr}"
+    else:
+        with container(CHROMA_IMAGE, 8000, "/api/v2/heartbeat") as addr:
+            yield f"chroma://{addr}"
+
+
+def skip_reason(backend: str) -> str:
+    return (
+        f"no {backend} server: set {SERVER_ENV[backend]} (e.g. {SERVER_ENV[backend]}="
+        f"{backend}://localhost:{ {'qdrant': 6333, 'elasticsearch': 9200, 'chroma': 8000}[backend]}) "
+        "or make a Docker engine reachable for testcontainers"
+    )

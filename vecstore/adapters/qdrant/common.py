@@ -1,0 +1,121 @@
+"""What the qdrant-client adapter and the Qdrant Edge adapter share: ids,
+payload layout, score conversion and the filter compiler.
+
+* **Ids.** Qdrant takes only unsigned integers and UUIDs as point ids, so a
+  record's id maps to ``uuid5(NAMESPACE, id)`` (deterministic) and the
+  original id is kept in the payload; get and delete go through the same map.
+* **Payload.** ``{"id": ..., "text": ..., "metadata": {...}}``; filters address
+  ``metadata.<field>``, so user keys never collide with ours.
+* **Scores.** Qdrant's scores are already "higher is better" for Cosine
+  (cosine similarity) and Dot (inner product); for Euclid it reports the
+  distance (not squared), smaller first, so the score is its negative.
+* **Filters** (MongoDB semantics, see :mod:`vecstore.filters`): ``$eq`` on a
+  number is a closed ``Range`` (so ints and floats compare as numbers), on a
+  string or bool a ``MatchValue``; ``$in`` is ``MatchAny`` for strings and a
+  ``should`` of equalities otherwise; ``$ne``, ``$nin`` and negated ranges are
+  ``must_not``, which matches records lacking the field, as the contract wants;
+  ``$and``/``$or`` are ``must``/``should`` of nested filters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ...filters import And, Cmp, Node, Not, Or
+from ...types import Hit, Record
+
+#: Namespace of the UUIDv5 point ids (fixed forever: changing it orphans stored data).
+NAMESPACE = uuid.UUID("6f0d3c52-3b8e-5a3e-9a57-7665637374f0")
+SETTINGS_KEY = "vecstore"
+_RANGE_ARG = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+
+
+def point_id(id_: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, id_))
+
+
+#: Payload key of the string copies of boolean metadata (Qdrant Edge only, see below).
+BOOL_KEY = "bools"
+
+
+def payload(id_: str, text: str | None, metadata: dict[str, Any], bool_copies: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": id_, "text": text, "metadata": metadata}
+    if bool_copies:
+        # qdrant-edge-py 0.9 turns MatchValue(True) into MatchValue(1), which never
+        # matches a boolean: keep "true"/"false" copies to match on instead
+        body[BOOL_KEY] = {k: "true" if v else "false" for k, v in metadata.items() if isinstance(v, bool)}
+    return body
+
+
+def score(metric: str, value: float) -> float:
+    return -float(value) if metric == "l2" else float(value)
+
+
+def _vector(point: Any) -> np.ndarray | None:
+    vec = getattr(point, "vector", None)
+    return None if vec is None else np.asarray(vec, dtype=np.float32)
+
+
+def to_record(point: Any) -> Record:
+    body = point.payload or {}
+    return Record(body["id"], _vector(point), body.get("text"), dict(body.get("metadata") or {}))
+
+
+def to_hit(metric: str, point: Any) -> Hit:
+    body = point.payload or {}
+    return Hit(body["id"], score(metric, point.score), body.get("text"), dict(body.get("metadata") or {}), _vector(point))
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The filter classes of one Qdrant library (qdrant-client or qdrant-edge)."""
+
+    Filter: Any
+    FieldCondition: Any
+    MatchValue: Any
+    MatchAny: Any
+    Range: Any
+    #: match booleans on their string copies (see :func:`payload`)
+    bool_copies: bool = False
+
+
+def compile_filter(node: Node | None, m: Models) -> Any:
+    """A Qdrant ``Filter`` for a parsed vecstore filter (``None`` for none)."""
+    if node is None:
+        return None
+    cond = _condition(node, m)
+    return cond if isinstance(cond, m.Filter) else m.Filter(must=[cond])
+
+
+def _condition(node: Node, m: Models) -> Any:
+    if isinstance(node, And):
+        return m.Filter(must=[_condition(n, m) for n in node.items])
+    if isinstance(node, Or):
+        return m.Filter(should=[_condition(n, m) for n in node.items])
+    if isinstance(node, Not):
+        return m.Filter(must_not=[_condition(node.item, m)])
+    key = f"metadata.{node.field}"
+    if node.op == "$ne":
+        return m.Filter(must_not=[_condition(Cmp(node.field, "$eq", node.value), m)])
+    if node.op == "$nin":
+        return m.Filter(must_not=[_condition(Cmp(node.field, "$in", node.value), m)])
+    if node.op == "$eq":
+        return _equals(key, node.value, m)
+    if node.op == "$in":
+        if all(isinstance(v, str) for v in node.value):
+            return m.FieldCondition(key=key, match=m.MatchAny(any=list(node.value)))
+        return m.Filter(should=[_equals(key, v, m) for v in node.value])
+    return m.FieldCondition(key=key, range=m.Range(**{_RANGE_ARG[node.op]: node.value}))
+
+
+def _equals(key: str, value: Any, m: Models) -> Any:
+    if isinstance(value, bool) and m.bool_copies:
+        field = key.split(".", 1)[1]
+        return m.FieldCondition(key=f"{BOOL_KEY}.{field}", match=m.MatchValue("true" if value else "false"))
+    if isinstance(value, (str, bool)):
+        return m.FieldCondition(key=key, match=m.MatchValue(value=value))
+    return m.FieldCondition(key=key, range=m.Range(gte=value, lte=value))

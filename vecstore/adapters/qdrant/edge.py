@@ -1,0 +1,188 @@
+"""Qdrant Edge adapter: ``qdrant-edge:///dir``, Qdrant's own Rust engine
+(``qdrant-edge-py``) in process, so that Qdrant's HNSW and filtering can be
+measured on a machine without a Qdrant server.
+
+Each collection is one Edge shard in ``DIR/<name>/shard`` with its vecstore
+settings beside it in ``DIR/<name>/settings.json`` (written atomically).  A
+shard holds a write-ahead-log lock, so a second client on the same collection
+raises :class:`StoreLockedError`.  Writes are applied when ``update`` returns;
+``close()`` flushes.  New points land in appendable segments that are searched
+by full scan until :meth:`Collection.optimize` builds the HNSW graph (the
+comparison tools call it after ingesting).
+
+Options as for ``qdrant://`` (``m``, ``ef_construction``, ``ef_search``,
+``indexing_threshold``), plus ``full_scan_threshold`` (KB; segments smaller than
+this are scanned, not searched by graph).  Ids, payload, scores and filters
+are shared with the qdrant-client adapter (:mod:`.common`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from ...errors import StoreLockedError, VecstoreError
+from ...filters import Node
+from ...store import Batch, Collection, VectorStore
+from ...types import CollectionSettings, Hit, Record
+from .common import Models, compile_filter, payload, point_id, to_hit, to_record
+
+DISTANCES = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}
+MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True)
+HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "full_scan_threshold": 10_000}
+SETTINGS_FILE = "settings.json"
+
+
+class QdrantEdgeStore(VectorStore):
+    backend = "qdrant-edge"
+    modes = ("path",)
+    index_types = ("hnsw", "flat")
+    index_options = {
+        "hnsw": frozenset({"m", "ef_construction", "ef_search", "full_scan_threshold", "indexing_threshold"}),
+        "flat": frozenset(),
+    }
+    search_params = frozenset({"ef_search"})
+
+    def _connect(self) -> None:
+        assert self.spec.path is not None
+        os.makedirs(self.spec.path, exist_ok=True)
+        self._shards: dict[str, Any] = {}
+
+    def _close(self) -> None:
+        for shard in self._shards.values():
+            shard.flush()
+            shard.close()
+        self._shards = {}
+
+    def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
+        if "WouldBlock" in str(exc):
+            return StoreLockedError(f"{op}: the collection is open in another qdrant-edge client [{self.url}]")
+        return super()._translate_error(exc, op)
+
+    def _dir(self, name: str) -> str:
+        assert self.spec.path is not None
+        return os.path.join(self.spec.path, name)
+
+    def _read_settings(self, name: str) -> CollectionSettings | None:
+        try:
+            with open(os.path.join(self._dir(name), SETTINGS_FILE), encoding="utf-8") as fh:
+                return CollectionSettings.from_json(json.load(fh))
+        except FileNotFoundError:
+            return None
+
+    def _write_settings(self, settings: CollectionSettings) -> None:
+        path = os.path.join(self._dir(settings.name), SETTINGS_FILE)
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(settings.to_json(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _create_collection(self, settings: CollectionSettings) -> None:
+        opts = {**HNSW_DEFAULTS, **settings.index_options}
+        optimizers = (
+            qe.EdgeOptimizersConfig(indexing_threshold=int(opts["indexing_threshold"]))
+            if "indexing_threshold" in opts
+            else None
+        )
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=settings.dim, distance=DISTANCES[settings.metric]),
+            hnsw_config=qe.HnswIndexConfig(
+                m=0 if settings.index == "flat" else int(opts["m"]),
+                ef_construct=int(opts["ef_construction"]),
+                full_scan_threshold=int(opts["full_scan_threshold"]),
+            ),
+            optimizers=optimizers,
+        )
+        os.makedirs(self._dir(settings.name), exist_ok=True)
+        self._shards[settings.name] = qe.EdgeShard.create(os.path.join(self._dir(settings.name), "shard"), config)
+        self._write_settings(settings)  # last: a collection without settings does not exist
+
+    def _shard(self, name: str) -> Any:
+        shard = self._shards.get(name)
+        if shard is None:
+            shard = self._shards[name] = qe.EdgeShard.load(os.path.join(self._dir(name), "shard"))
+        return shard
+
+    def _open_collection(self, settings: CollectionSettings) -> Collection:
+        return QdrantEdgeCollection(self, settings, self._shard(settings.name))
+
+    def _list_collections(self) -> list[str]:
+        assert self.spec.path is not None
+        return [n for n in os.listdir(self.spec.path) if os.path.isfile(os.path.join(self._dir(n), SETTINGS_FILE))]
+
+    def _drop_collection(self, name: str) -> bool:
+        shard = self._shards.pop(name, None)
+        if shard is not None:
+            shard.close()
+        if not os.path.isdir(self._dir(name)):
+            return False
+        shutil.rmtree(self._dir(name))
+        return True
+
+
+class QdrantEdgeCollection(Collection):
+    max_batch_size = 1024
+
+    def __init__(self, store: QdrantEdgeStore, settings: CollectionSettings, shard: Any) -> None:
+        super().__init__(store, settings)
+        self._shard = shard
+
+    def _upsert(self, batch: Batch) -> None:
+        points = [
+            qe.Point(point_id(i), vec, payload(i, t, m, bool_copies=True))
+            for i, vec, t, m in zip(batch.ids, batch.vectors.tolist(), batch.texts, batch.metadata)
+        ]
+        self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: Node | None,
+        exact: bool,
+        include_vectors: bool,
+        params: dict[str, Any],
+    ) -> list[list[Hit]]:
+        ef = params.get("ef_search") or self.settings.index_options.get("ef_search")
+        search_params = qe.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
+        qfilter = compile_filter(filter, MODELS)
+        requests = [
+            qe.QueryRequest(limit=k, query=qe.Query.Nearest(q), filter=qfilter, params=search_params,
+                            with_payload=True, with_vector=include_vectors)
+            for q in queries.tolist()
+        ]
+        results = self._shard.query_batch(qe.QueryBatchRequest(requests))
+        return [[to_hit(self.metric, p) for p in points] for points in results]
+
+    def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
+        points = self._shard.retrieve([point_id(i) for i in ids], with_payload=True, with_vector=include_vectors)
+        return [to_record(p) for p in points]
+
+    def _delete(self, ids: list[str]) -> None:
+        self._shard.update(qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
+
+    def _count(self, filter: Node | None) -> int:
+        return int(self._shard.count(qe.CountRequest(exact=True, filter=compile_filter(filter, MODELS))))
+
+    def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Iterator[list[Record]]:
+        offset = None
+        qfilter = compile_filter(filter, MODELS)
+        while True:
+            points, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch_size, filter=qfilter, with_payload=True,
+                                 with_vector=include_vectors)
+            )
+            yield [to_record(p) for p in points]
+            if offset is None:
+                return
+
+    def _optimize(self) -> None:
+        self._shard.optimize()
