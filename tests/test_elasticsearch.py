@@ -1,0 +1,146 @@
+"""Elasticsearch: unit tests of our request building (mapping, kNN,
+script_score, filters, score conversion) — tests of the translation, not a
+stand-in for the server — and the conformance suite against a real server
+where one is reachable (ELASTICSEARCH_URL or Docker)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+import vecstore
+from vecstore.filters import parse
+from vecstore.testing.conformance import ConformanceSuite
+
+pytest.importorskip("elasticsearch", reason="the elasticsearch client is not installed: pip install 'vecstore[elasticsearch]'")
+
+from vecstore.adapters.elasticsearch import requests as rq  # noqa: E402
+
+
+def _settings(**kw):
+    base = {"name": "c", "dim": 4, "metric": "cosine", "index": "hnsw", "index_options": {}, "info": {}}
+    return {**base, **kw}
+
+
+def test_mapping_is_explicit():
+    m = rq.mapping(_settings(index_options={"m": 24, "ef_construction": 150}))
+    vec = m["properties"]["vector"]
+    assert vec == {"type": "dense_vector", "dims": 4, "index": True, "similarity": "cosine",
+                   "index_options": {"type": "hnsw", "m": 24, "ef_construction": 150}}
+    assert m["properties"]["id"] == {"type": "keyword"} and m["dynamic"] == "strict"
+    assert m["_meta"]["vecstore"]["dim"] == 4
+    kinds = {next(iter(t)): next(iter(t.values()))["mapping"]["type"] for t in m["dynamic_templates"]}
+    assert kinds == {"meta_strings": "keyword", "meta_longs": "double", "meta_doubles": "double", "meta_bools": "boolean"}
+
+
+@pytest.mark.parametrize("metric, similarity", [("cosine", "cosine"), ("dot", "max_inner_product"), ("l2", "l2_norm")])
+def test_similarity_per_metric(metric, similarity):
+    assert rq.mapping(_settings(metric=metric))["properties"]["vector"]["similarity"] == similarity
+
+
+def test_flat_and_quantized_index_types():
+    assert rq.mapping(_settings(index="flat"))["properties"]["vector"]["index_options"] == {"type": "flat"}
+    assert rq.mapping(_settings(index_options={"quantization": "int8"}))["properties"]["vector"]["index_options"]["type"] == "int8_hnsw"
+
+
+def _es_score(metric, u, v):
+    """Elasticsearch's documented _score for each similarity."""
+    if metric == "cosine":
+        return (1 + u @ v / (np.linalg.norm(u) * np.linalg.norm(v))) / 2
+    if metric == "dot":
+        d = u @ v
+        return d + 1 if d >= 0 else 1 / (1 - d)
+    return 1 / (1 + np.sum((u - v) ** 2))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_score_conversion_inverts_elasticsearch(metric):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        u, v = rng.normal(size=8) * 3, rng.normal(size=8) * 3
+        want = {"cosine": u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), "dot": u @ v,
+                "l2": -np.linalg.norm(u - v)}[metric]
+        s = float(np.float32(_es_score(metric, u, v)))  # ES reports float32 scores
+        assert math.isclose(rq.to_score(metric, s), want, rel_tol=1e-4, abs_tol=1e-4)
+
+
+def test_knn_body_puts_filter_inside_knn():
+    body = rq.knn_search([0.1, 0.2], 5, 50, {"term": {"metadata.lang": "es"}}, include_vectors=False)
+    assert body["knn"] == {"field": "vector", "query_vector": [0.1, 0.2], "k": 5, "num_candidates": 50,
+                           "filter": {"term": {"metadata.lang": "es"}}}
+    assert body["size"] == 5 and "query" not in body
+    assert rq.knn_search([0.1], 20, 10, None, False)["knn"]["num_candidates"] == 20  # never below k
+    assert body["_source"] == {"includes": ["id", "text", "metadata"]}
+    assert rq.knn_search([0.1], 1, 10, None, True)["_source"]["exclude_vectors"] is False
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_exact_body_is_script_score_over_the_filter(metric):
+    body = rq.exact_search(metric, [1.0, 0.0], 3, {"range": {"metadata.year": {"gte": 2020}}}, False)
+    ss = body["query"]["script_score"]
+    assert ss["query"] == {"bool": {"filter": [{"range": {"metadata.year": {"gte": 2020}}}]}}
+    assert ss["script"]["params"] == {"q": [1.0, 0.0]} and "vector" in ss["script"]["source"]
+    assert rq.exact_search(metric, [1.0], 3, None, False)["query"]["script_score"]["query"] == {"match_all": {}}
+
+
+@pytest.mark.parametrize(
+    "flt, dsl",
+    [
+        ({"lang": "es"}, {"term": {"metadata.lang": "es"}}),
+        ({"year": {"$gte": 2020}}, {"range": {"metadata.year": {"gte": 2020}}}),
+        ({"lang": {"$in": ["a", "b"]}}, {"terms": {"metadata.lang": ["a", "b"]}}),
+        ({"lang": {"$ne": "es"}}, {"bool": {"must_not": [{"term": {"metadata.lang": "es"}}]}}),
+        ({"lang": {"$nin": ["a"]}}, {"bool": {"must_not": [{"terms": {"metadata.lang": ["a"]}}]}}),
+        ({"$not": {"year": {"$lt": 5}}}, {"bool": {"must_not": [{"range": {"metadata.year": {"lt": 5}}}]}}),
+        ({"flag": True, "n": 2}, {"bool": {"filter": [{"term": {"metadata.flag": True}}, {"term": {"metadata.n": 2}}]}}),
+        ({"$or": [{"a": 1}, {"b": "x"}]},
+         {"bool": {"should": [{"term": {"metadata.a": 1}}, {"term": {"metadata.b": "x"}}], "minimum_should_match": 1}}),
+        ({"$not": {"$or": [{"a": 1}, {"b": "x"}]}},
+         {"bool": {"filter": [{"bool": {"must_not": [{"term": {"metadata.a": 1}}]}},
+                              {"bool": {"must_not": [{"term": {"metadata.b": "x"}}]}}]}}),
+    ],
+)
+def test_filter_compiler(flt, dsl):
+    assert rq.compile_filter(parse(flt)) == dsl
+
+
+def test_long_ids_are_hashed_short_ids_kept():
+    assert rq.doc_id("doc-1#0") == "doc-1#0"
+    long_id = "ü" * 300  # 600 bytes
+    assert rq.doc_id(long_id).startswith("vs-sha256-") and rq.doc_id(long_id) == rq.doc_id(long_id)
+    action = rq.bulk_upsert_actions("c", [long_id], [[1.0]], [None], [{}])[0]
+    assert action["_source"]["id"] == long_id and action["_op_type"] == "index"
+
+
+def test_registered_with_alias():
+    assert type(vecstore.connect("es://localhost:9200")).__name__ == "ElasticsearchStore"
+    with pytest.raises(vecstore.UnsupportedModeError):
+        vecstore.connect("elasticsearch://")
+
+
+def test_unreachable_server_raises_unavailable_without_password():
+    start = time.monotonic()
+    with pytest.raises(vecstore.BackendUnavailableError) as err:
+        vecstore.connect("elasticsearch://u:secret@127.0.0.1:1").collection("x", dim=4)
+    assert time.monotonic() - start < 10
+    assert "secret" not in str(err.value) and "127.0.0.1:1" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def es_server():
+    from vecstore.testing.servers import server_url, skip_reason
+
+    with server_url("elasticsearch") as url:
+        if url is None:
+            pytest.skip(skip_reason("elasticsearch"))
+        yield url
+
+
+@pytest.mark.integration
+class TestElasticsearchServer(ConformanceSuite):
+    @pytest.fixture
+    def store_factory(self, es_server):
+        return lambda: vecstore.connect(es_server)
