@@ -142,6 +142,38 @@ def cmd_copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare.config import CompareConfig, load_config, parse_backend, parse_sweep
+    from .compare.report import table, write_all
+    from .compare.run import run
+
+    flags = {
+        "k": args.k, "repeat": args.repeat, "warmup": args.warmup, "concurrency": args.concurrency,
+        "model": args.model, "max_docs": args.max_docs, "max_queries": args.max_queries,
+        "filter_field": args.filter_field, "queries": args.queries, "qrels": args.qrels,
+        "sweep": parse_sweep(args.sweep) or None, "out": args.out,
+    }
+    if args.no_filter:
+        flags["filter_field"], flags["synthetic_filter"] = "", False
+    backends = [parse_backend(b) for b in args.backend or []]
+    if args.config:
+        config = load_config(args.config, {**flags, **({"dataset": args.dataset} if args.dataset else {})})
+        config.backends += backends
+    else:
+        from .errors import ConfigError
+
+        if not args.dataset:
+            raise ConfigError("compare needs a DATASET (or --config FILE)")
+        config = CompareConfig(dataset=args.dataset, backends=backends,
+                               **{k: v for k, v in flags.items() if v is not None})
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"[compare] {msg}", file=sys.stderr))
+    results = run(config, log=log)
+    written = write_all(results, config.out)
+    print(table(results))
+    print(f"\nwrote {', '.join(str(p) for p in written.values())}")
+    return 0 if all(b["status"] == "ok" for b in results["backends"]) else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecstore",
@@ -199,6 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-option", action="append", metavar="KEY=VALUE")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_copy)
+
+    p = sub.add_parser("compare", help="run identical queries on several backends and report quality and speed")
+    p.add_argument("dataset", nargs="?", help="a BEIR directory, or documents with --queries")
+    p.add_argument("--backend", action="append", metavar="[LABEL=]URL",
+                   help="e.g. faiss:// or hnsw=faiss://?index=hnsw&m=32 (repeatable)")
+    p.add_argument("--config", help="a TOML or YAML file with the whole comparison")
+    p.add_argument("--out", help="output directory (default compare-out)")
+    p.add_argument("-k", type=int, help="results per query (default 10)")
+    p.add_argument("--repeat", type=int, help="timed repetitions of the query set (default 3)")
+    p.add_argument("--warmup", type=int, help="warm-up queries, excluded (default 10)")
+    p.add_argument("--concurrency", type=int, help="threads for the concurrent run (default 4)")
+    p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2", help="e.g. ef_search=16,32,64,128")
+    p.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2)")
+    p.add_argument("--max-docs", type=int, help="use only the first N documents")
+    p.add_argument("--max-queries", type=int, help="use only the first N queries")
+    p.add_argument("--filter-field", help="metadata field for the filtered run (default: a synthetic 10 %% bucket)")
+    p.add_argument("--no-filter", action="store_true", help="skip the filtered run")
+    p.add_argument("--queries", help="queries .jsonl (id, text) for a non-BEIR dataset")
+    p.add_argument("--qrels", help="judgments .tsv (query-id, corpus-id, score) for a non-BEIR dataset")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

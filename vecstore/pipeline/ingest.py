@@ -124,7 +124,7 @@ def _batches(items: Iterable[Document], n: int) -> Iterator[list[Document]]:
 class Ingestor:
     """Holds the embedder, chunker and cache for one or more ingest runs."""
 
-    def __init__(self, embedder: Embedder, chunker: Chunker, cache: EmbeddingCache | None) -> None:
+    def __init__(self, embedder: Embedder, chunker: Chunker | None, cache: EmbeddingCache | None) -> None:
         self.embedder = embedder
         self.chunker = chunker
         self.cache = cache
@@ -156,7 +156,10 @@ class Ingestor:
         prune: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        signature = self.chunker.signature
+        if self.chunker is None:
+            raise TypeError("Ingestor.run needs a chunker")
+        chunker = self.chunker
+        signature = chunker.signature
         seen: set[str] = set()
         target_reports = report.targets
         for docs in _batches(documents, batch_docs):
@@ -164,7 +167,7 @@ class Ingestor:
             hashes: dict[str, str] = {}
             for doc in docs:
                 hashes[doc.id] = text_hash(f"{doc.id}\x00{signature}\x00{doc.text}")[:16]
-                chunks_by_doc[doc.id] = self.chunker.chunk(doc, doc_hash=hashes[doc.id])
+                chunks_by_doc[doc.id] = chunker.chunk(doc, doc_hash=hashes[doc.id])
             seen.update(chunks_by_doc)
             all_chunks = [c for cs in chunks_by_doc.values() for c in cs]
             report.documents += len(docs)

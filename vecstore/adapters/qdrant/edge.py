@@ -11,7 +11,8 @@ by full scan until :meth:`Collection.optimize` builds the HNSW graph (the
 comparison tools call it after ingesting).
 
 Options as for ``qdrant://`` (``m``, ``ef_construction``, ``ef_search``,
-``indexing_threshold``), plus ``full_scan_threshold`` (KB; segments smaller than
+``indexing_threshold``, ``payload_indexes`` — index the fields you filter on,
+or filtered HNSW searches lose recall), plus ``full_scan_threshold`` (KB; segments smaller than
 this are scanned, not searched by graph).  Ids, payload, scores and filters
 are shared with the qdrant-client adapter (:mod:`.common`).
 """
@@ -36,6 +37,12 @@ from .common import Models, compile_filter, payload, point_id, to_hit, to_record
 DISTANCES = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}
 MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True)
 HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "full_scan_threshold": 10_000}
+_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+}
 SETTINGS_FILE = "settings.json"
 
 
@@ -44,8 +51,9 @@ class QdrantEdgeStore(VectorStore):
     modes = ("path",)
     index_types = ("hnsw", "flat")
     index_options = {
-        "hnsw": frozenset({"m", "ef_construction", "ef_search", "full_scan_threshold", "indexing_threshold"}),
-        "flat": frozenset(),
+        "hnsw": frozenset({"m", "ef_construction", "ef_search", "full_scan_threshold", "indexing_threshold",
+                           "payload_indexes"}),
+        "flat": frozenset({"payload_indexes"}),
     }
     search_params = frozenset({"ef_search"})
 
@@ -102,7 +110,9 @@ class QdrantEdgeStore(VectorStore):
             optimizers=optimizers,
         )
         os.makedirs(self._dir(settings.name), exist_ok=True)
-        self._shards[settings.name] = qe.EdgeShard.create(os.path.join(self._dir(settings.name), "shard"), config)
+        shard = self._shards[settings.name] = qe.EdgeShard.create(os.path.join(self._dir(settings.name), "shard"), config)
+        for field, kind in (opts.get("payload_indexes") or {}).items():
+            shard.update(qe.UpdateOperation.create_field_index(f"metadata.{field}", _SCHEMA[kind]))
         self._write_settings(settings)  # last: a collection without settings does not exist
 
     def _shard(self, name: str) -> Any:

@@ -1,0 +1,344 @@
+"""Run one comparison: embed once, ingest into every backend, run the identical
+queries on each, and measure quality, speed and agreement.
+
+Protocol (BEIR's): one record per document, its text ``title + " " + text``
+embedded by the model (which truncates at its maximum length), cosine metric.
+Ground truth for recall is exact search in numpy over the same vectors.
+Warm-up queries are excluded from timings.  A backend that fails is reported
+as failed with its error; the others still run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _numeric
+from ..embed import Embedder, load_embedder
+from ..pipeline.cache import EmbeddingCache
+from ..pipeline.ingest import Ingestor, IngestReport
+from ..pipeline.loaders import BeirDataset, Document, is_beir, load, load_jsonl
+from ..registry import connect
+from ..store import Collection
+from . import metrics
+from .config import BackendSpec, CompareConfig
+
+SCHEMA_VERSION = 1
+_PACKAGES = ("vecstore", "numpy", "faiss-cpu", "chromadb", "qdrant-client", "qdrant-edge-py", "elasticsearch",
+             "sentence-transformers", "torch", "transformers")
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+    }
+
+
+class Dataset:
+    def __init__(self, docs: list[Document], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> None:
+        self.docs = docs
+        self.queries = queries
+        self.qrels = qrels
+
+
+def load_dataset(config: CompareConfig) -> Dataset:
+    path = Path(config.dataset)
+    if is_beir(path):
+        beir = BeirDataset(path)
+        docs = list(islice(beir.corpus(), config.max_docs))
+        queries = beir.queries(config.split)
+        qrels = beir.qrels(config.split)
+    else:
+        docs = list(islice(load(str(path)), config.max_docs))
+        if not config.queries:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{path} is not a BEIR directory: give a queries file (jsonl with id and text)")
+        queries = {d.id: d.text for d in load_jsonl(config.queries, metadata_fields=())}
+        qrels = BeirDataset(Path(config.qrels).parent.parent).qrels(Path(config.qrels).stem) if config.qrels else {}
+    if config.max_docs:  # judgments only for documents that are there
+        kept = {d.id for d in docs}
+        qrels = {q: {d: r for d, r in rels.items() if d in kept} for q, rels in qrels.items()}
+        qrels = {q: rels for q, rels in qrels.items() if rels}
+        queries = {q: t for q, t in queries.items() if q in qrels} if qrels else queries
+    if config.max_queries:
+        queries = dict(islice(queries.items(), config.max_queries))
+    return Dataset(docs, queries, {q: qrels[q] for q in queries if q in qrels})
+
+
+def bucket(doc_id: str) -> int:
+    return int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 10
+
+
+def _filter_of(config: CompareConfig, docs: list[Document]) -> tuple[str | None, Any]:
+    """(field, value) to filter on: the configured field's most common value, or the synthetic bucket 0."""
+    if config.filter_field:
+        values = [d.metadata.get(config.filter_field) for d in docs if config.filter_field in d.metadata]
+        if values:
+            common = max(set(values), key=values.count)
+            return config.filter_field, common
+    if config.filter_field is None and config.synthetic_filter:
+        return "bucket", 0
+    return None, None
+
+
+def _searcher(col: Collection, k: int, params: dict[str, Any], flt: dict[str, Any] | None) -> Callable[[np.ndarray], list[str]]:
+    def search(q: np.ndarray) -> list[str]:
+        return [h.id for h in col.search(q, k=k, filter=flt, **params)]
+
+    return search
+
+
+def _timed(search: Callable[[np.ndarray], list[str]], queries: np.ndarray) -> tuple[list[list[str]], list[float], float]:
+    results, latencies = [], []
+    wall = time.perf_counter()
+    for q in queries:
+        start = time.perf_counter()
+        results.append(search(q))
+        latencies.append(time.perf_counter() - start)
+    return results, latencies, time.perf_counter() - wall
+
+
+def _concurrent(search: Callable[[np.ndarray], list[str]], queries: np.ndarray, workers: int) -> tuple[list[float], float]:
+    def one(q: np.ndarray) -> float:
+        start = time.perf_counter()
+        search(q)
+        return time.perf_counter() - start
+
+    wall = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        latencies = list(pool.map(one, queries))
+    return latencies, time.perf_counter() - wall
+
+
+def _disk_size(url: str) -> int | None:
+    from ..url import parse_url
+
+    spec = parse_url(url)
+    if spec.mode != "path" or not spec.path or not os.path.exists(spec.path):
+        return None
+    return sum(f.stat().st_size for f in Path(spec.path).rglob("*") if f.is_file())
+
+
+def measure_backend(
+    spec: BackendSpec,
+    config: CompareConfig,
+    data: Dataset,
+    doc_vectors: np.ndarray,
+    metadata: list[dict[str, Any]],
+    query_vectors: np.ndarray,
+    exact: dict[str, Any],
+    flt: dict[str, Any] | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": spec.label, "url": spec.url, "index": spec.index, "options": spec.options,
+                           "search_params": spec.search_params, "status": "ok"}
+    k, n = config.k, len(data.docs)
+    with connect(spec.url, **spec.connect_options) as store:
+        if store.has_collection(config.collection):
+            store.drop_collection(config.collection)
+        start = time.perf_counter()
+        col = store.collection(config.collection, dim=doc_vectors.shape[1], metric="cosine", index=spec.index,
+                               **spec.options)
+        log(f"{spec.label}: ingesting {n} vectors")
+        col.upsert(ids=[d.id for d in data.docs], vectors=doc_vectors, texts=[d.text for d in data.docs],
+                   metadata=metadata)
+        upserted = time.perf_counter()
+        col.optimize()
+        done = time.perf_counter()
+        out["ingest"] = {"seconds": done - start, "upsert_seconds": upserted - start, "optimize_seconds": done - upserted,
+                         "vectors_per_s": n / (done - start)}
+        qids = list(data.queries)
+        params = dict(spec.search_params)
+
+        log(f"{spec.label}: quality pass (k={config.quality_k})")
+        deep = col.search_batch(query_vectors, k=config.quality_k, **params)
+        run = {qid: {h.id: h.score for h in hits} for qid, hits in zip(qids, deep)}
+        if data.qrels:
+            out["quality"] = {
+                "ndcg@10": metrics.ndcg_at_k(run, data.qrels, 10),
+                "mrr@10": metrics.mrr_at_k(run, data.qrels, 10),
+                "recall@100": metrics.recall_at_k(run, data.qrels, 100),
+            }
+        out["run"] = {qid: [h.id for h in hits[: max(k, 10)]] for qid, hits in zip(qids, deep)}
+
+        search = _searcher(col, k, params, None)
+        for q in query_vectors[: config.warmup]:
+            search(q)
+        log(f"{spec.label}: {config.repeat} x {len(qids)} sequential queries")
+        latencies: list[float] = []
+        wall = 0.0
+        first: list[list[str]] = []
+        for _ in range(config.repeat):
+            results, lat, seconds = _timed(search, query_vectors)
+            first = first or results
+            latencies += lat
+            wall += seconds
+        out["latency"] = {**metrics.latency_summary(latencies), "qps": len(latencies) / wall}
+        out["latencies_ms"] = [round(x * 1000, 4) for x in latencies]
+        out["topk"] = first
+        out[f"recall@{k}"] = metrics.recall_vs_exact(first, exact["ids"], k)
+
+        log(f"{spec.label}: {len(qids)} queries on {config.concurrency} threads")
+        lat_c, wall_c = _concurrent(search, np.concatenate([query_vectors] * config.repeat), config.concurrency)
+        out["concurrent"] = {"threads": config.concurrency, **metrics.latency_summary(lat_c), "qps": len(lat_c) / wall_c}
+
+        if flt is not None:
+            fsearch = _searcher(col, k, params, flt)
+            for q in query_vectors[: config.warmup]:
+                fsearch(q)
+            fresults, flat, fwall = _timed(fsearch, query_vectors)
+            out["filtered"] = {"filter": flt, **metrics.latency_summary(flat), "qps": len(flat) / fwall,
+                               f"recall@{k}": metrics.recall_vs_exact(fresults, exact["filtered_ids"], k),
+                               "short_results": sum(1 for r in fresults if len(r) < min(k, exact["filtered_count"]))}
+
+        sweeps = []
+        for param, values in config.sweep.items():
+            if param not in store.search_params:
+                continue
+            for value in values:
+                s = _searcher(col, k, {**params, param: value}, None)
+                for q in query_vectors[: config.warmup]:
+                    s(q)
+                res, lat, w = _timed(s, query_vectors)
+                sweeps.append({"param": param, "value": value, f"recall@{k}": metrics.recall_vs_exact(res, exact["ids"], k),
+                               "qps": len(lat) / w, **metrics.latency_summary(lat)})
+        out["sweep"] = sweeps
+        store_size = _disk_size(spec.url)
+        store.drop_collection(config.collection)
+    out["disk_bytes"] = store_size
+    return out
+
+
+def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: EmbeddingCache | None | bool = True,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the comparison and return the results document (see :data:`SCHEMA_VERSION`)."""
+    data = load_dataset(config)
+    if not data.queries:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{config.dataset}: no queries to run")
+    embedder = embedder or load_embedder(config.model)
+    own_cache = cache is True
+    cache_obj = EmbeddingCache() if cache is True else (cache or None)
+    try:
+        ingestor = Ingestor(embedder, None, cache_obj)
+        report = IngestReport(config.collection, embedder.name)
+        log(f"embedding {len(data.docs)} documents and {len(data.queries)} queries with {embedder.name}")
+        start = time.perf_counter()
+        doc_vectors = _embed_in_batches(ingestor, [d.text for d in data.docs], report)
+        embed_docs_s = time.perf_counter() - start
+        qstart = time.perf_counter()
+        query_vectors = embedder.embed_queries(list(data.queries.values()))
+        embed_queries_s = time.perf_counter() - qstart
+    finally:
+        if own_cache and cache_obj is not None:
+            cache_obj.close()
+    doc_vectors = _numeric.normalize(doc_vectors)
+    query_vectors = _numeric.normalize(np.asarray(query_vectors, dtype=np.float32))
+    field, value = _filter_of(config, data.docs)
+    metadata = [{**({"bucket": bucket(d.id)} if field == "bucket" else {}),
+                 **({field: d.metadata[field]} if field and field != "bucket" and field in d.metadata else {})}
+                for d in data.docs]
+    flt = {field: value} if field else None
+    exact = _exact(config.k, doc_vectors, query_vectors, data.docs, metadata, flt)
+    exact_run = {qid: {data.docs[j].id: float(s) for j, s in zip(idx, sc)}
+                 for qid, (idx, sc) in zip(data.queries, exact.pop("deep"))}
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "environment": environment(),
+        "config": {**{k: v for k, v in config.__dict__.items() if k != "backends"},
+                   "backends": [b.__dict__ for b in config.backends]},
+        "dataset": {"path": str(config.dataset), "documents": len(data.docs), "queries": len(data.queries),
+                    "judged_queries": len(data.qrels), "filter": flt,
+                    "filter_matches": exact["filtered_count"], "synthetic_filter": field == "bucket"},
+        "embedding": {"model": embedder.name, "dim": int(doc_vectors.shape[1]), "documents_seconds": embed_docs_s,
+                      "documents_embedded": report.embedded, "documents_from_cache": report.cache_hits,
+                      "queries_seconds": embed_queries_s},
+        "reference": {"name": "exact (numpy)"},
+        "backends": [],
+    }
+    if data.qrels:
+        results["reference"]["quality"] = {
+            "ndcg@10": metrics.ndcg_at_k(exact_run, data.qrels, 10),
+            "mrr@10": metrics.mrr_at_k(exact_run, data.qrels, 10),
+            "recall@100": metrics.recall_at_k(exact_run, data.qrels, 100),
+        }
+    for spec in config.backends:
+        try:
+            results["backends"].append(
+                measure_backend(spec, config, data, doc_vectors, metadata, query_vectors, exact, flt, log))
+        except Exception as exc:  # one backend failing must not stop the others
+            log(f"{spec.label}: FAILED: {type(exc).__name__}: {exc}")
+            results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
+                                        "error": f"{type(exc).__name__}: {exc}",
+                                        "traceback": traceback.format_exc(limit=5)})
+    ok = [b for b in results["backends"] if b["status"] == "ok"]
+    results["overlap"] = {a["label"]: {b["label"]: metrics.overlap(a["topk"], b["topk"], config.k) for b in ok} for a in ok}
+    return results
+
+
+def _embed_in_batches(ingestor: Ingestor, texts: list[str], report: IngestReport, batch: int = 512) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), unit="doc", desc="embed", dynamic_ncols=True) as bar:
+        for start in range(0, len(texts), batch):
+            part = texts[start : start + batch]
+            parts.append(ingestor.embed(part, report))
+            bar.update(len(part))
+    return np.concatenate(parts) if parts else np.empty((0, ingestor.embedder.dim), np.float32)
+
+
+def _exact(k: int, docs: np.ndarray, queries: np.ndarray, documents: list[Document], metadata: list[dict[str, Any]],
+           flt: dict[str, Any] | None, deep_k: int = 100) -> dict[str, Any]:
+    scores = _numeric.scores("cosine", queries, docs)
+    ids = [d.id for d in documents]
+    out: dict[str, Any] = {"ids": [], "deep": [], "filtered_ids": [], "filtered_count": 0}
+    for row in scores:
+        top = _numeric.topk(row, max(k, deep_k))
+        out["ids"].append([ids[j] for j in top[:k]])
+        out["deep"].append((top, row[top]))
+    if flt is not None:
+        (field, value), = flt.items()
+        keep = np.array([m.get(field) == value for m in metadata])
+        out["filtered_count"] = int(keep.sum())
+        masked = np.where(keep[None, :], scores, -np.inf)
+        for row in masked:
+            best = [j for j in _numeric.topk(row, k) if np.isfinite(row[j])]
+            out["filtered_ids"].append([ids[j] for j in best])
+    return out
+
+
+def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
