@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 # tests never reach for a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -26,3 +28,52 @@ def minilm():
     from vecstore.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+# -- one line per backend at the end of the run: what ran, what was skipped and why --------
+
+_BACKEND_OF = [  # (test file or class marker, backend label), first match wins
+    ("TestQdrantEdge", "qdrant-edge"),
+    ("test_edge", "qdrant-edge"),
+    ("test_faiss", "faiss"),
+    ("test_chroma", "chroma"),
+    ("test_qdrant", "qdrant"),
+    ("test_elasticsearch", "elasticsearch"),
+]
+_outcomes: dict[str, dict[str, int]] = {}
+_skip_reasons: dict[str, set[str]] = {}
+
+
+def _backend(nodeid: str) -> str | None:
+    return next((label for key, label in _BACKEND_OF if key in nodeid), None)
+
+
+def pytest_runtest_logreport(report):
+    backend = _backend(report.nodeid)
+    # count each test once: its call, or a setup that skipped or failed it
+    if backend is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    counts = _outcomes.setdefault(backend, {})
+    counts[report.outcome] = counts.get(report.outcome, 0) + 1
+    if report.skipped and isinstance(report.longrepr, tuple):
+        _skip_reasons.setdefault(backend, set()).add(report.longrepr[2].removeprefix("Skipped: "))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _outcomes:
+        return
+    lines = []
+    for _, backend in _BACKEND_OF:
+        counts = _outcomes.get(backend)
+        if not counts or any(line.startswith(f"{backend}:") for line in lines):
+            continue
+        done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        why = "; ".join(sorted(_skip_reasons.get(backend, ())))
+        lines.append(f"{backend}: {done}" + (f" (skipped: {why})" if why else ""))
+    terminalreporter.section("tests per backend")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = os.environ.get("VECSTORE_BACKEND_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")

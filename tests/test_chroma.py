@@ -16,11 +16,9 @@ from vecstore.testing.servers import ChromaServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def chroma_server():
-    server = ChromaServer().start()
-    yield server
-    server.cleanup()
-    assert server.proc is None
+def chroma_server_url(vecstore_url_for):
+    """CHROMA_URL, a testcontainers Chroma, or `chroma run` on a free port (vecstore's pytest plugin)."""
+    return vecstore_url_for("chroma", server=True)
 
 
 class TestChromaMemory(ConformanceSuite):
@@ -38,8 +36,8 @@ class TestChromaPath(ConformanceSuite):
 @pytest.mark.integration
 class TestChromaServer(ConformanceSuite):
     @pytest.fixture
-    def store_factory(self, chroma_server):
-        return lambda: vecstore.connect(chroma_server.url)
+    def store_factory(self, chroma_server_url):
+        return lambda: vecstore.connect(chroma_server_url)
 
 
 def test_memory_connections_are_isolated():
@@ -65,8 +63,8 @@ def test_type_tags_stay_internal():
 
 
 @pytest.mark.integration
-def test_large_upsert_is_split_by_server_limit(chroma_server):
-    with vecstore.connect(chroma_server.url) as store:
+def test_large_upsert_is_split_by_server_limit(chroma_server_url):
+    with vecstore.connect(chroma_server_url) as store:
         col = store.collection("big", dim=8)
         limit = col.max_batch_size
         vectors = np.random.default_rng(0).normal(size=(50_000, 8)).astype(np.float32)

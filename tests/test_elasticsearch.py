@@ -130,13 +130,9 @@ def test_unreachable_server_raises_unavailable_without_password():
 
 
 @pytest.fixture(scope="module")
-def es_server():
-    from vecstore.testing.servers import server_url, skip_reason
-
-    with server_url("elasticsearch") as url:
-        if url is None:
-            pytest.skip(skip_reason("elasticsearch"))
-        yield url
+def es_server(vecstore_url_for):
+    """A real elasticsearch server: ELASTICSEARCH_URL or a testcontainers one (vecstore's pytest plugin)."""
+    return vecstore_url_for("elasticsearch", server=True)
 
 
 @pytest.mark.integration

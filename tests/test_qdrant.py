@@ -89,13 +89,9 @@ def test_edge_has_no_memory_mode():
 
 
 @pytest.fixture(scope="module")
-def qdrant_server():
-    from vecstore.testing.servers import server_url, skip_reason
-
-    with server_url("qdrant") as url:
-        if url is None:
-            pytest.skip(skip_reason("qdrant"))
-        yield url
+def qdrant_server(vecstore_url_for):
+    """A real qdrant server: QDRANT_URL or a testcontainers one (vecstore's pytest plugin)."""
+    return vecstore_url_for("qdrant", server=True)
 
 
 @pytest.mark.integration

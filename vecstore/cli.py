@@ -174,6 +174,69 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if all(b["status"] == "ok" for b in results["backends"]) else 3
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from . import explore
+    from .errors import ConfigError
+
+    sources = sum(bool(x) for x in (args.texts or args.file, args.source, args.url))
+    if sources != 1:
+        raise ConfigError("explore takes one input: TEXT..., --file, --source PATH, or --from URL --collection NAME")
+    if args.file:
+        texts = [line.strip() for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        emb = explore.from_texts(texts, model=args.model)
+    elif args.texts:
+        emb = explore.from_texts(args.texts, model=args.model)
+    elif args.source:
+        emb = explore.from_source(args.source, model=args.model, max_items=args.max, seed=args.seed)
+    else:
+        if not args.collection:
+            raise ConfigError("--from needs --collection NAME")
+        emb = explore.from_collection(args.url, args.collection, max_items=args.max, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"items": len(emb), "model": emb.model, "seed": args.seed, "files": []}
+    small = len(emb) <= 50
+    if args.similarity or (small and not args.no_similarity):
+        matrix = explore.similarity(emb)
+        print(explore.similarity_table(emb, matrix))
+        print()
+        print(explore.neighbours_text(emb, matrix, n=min(3, len(emb) - 1)))
+        report["files"] += [str(explore.write_similarity_csv(emb, matrix, out / "similarity.csv")),
+                            str(explore.heatmap_png(emb, matrix, out / "similarity.png"))]
+    clusters = None
+    if args.clusters != "none" and len(emb) >= 3:
+        k = None if args.clusters == "auto" else int(args.clusters)
+        with tqdm(desc="k-means", unit="k", disable=args.quiet or k is not None) as bar:
+            clusters = explore.kmeans(emb, k, seed=args.seed, progress=lambda _k: bar.update(1))
+        print()
+        print(explore.clusters_text(emb, clusters))
+        report["clusters"] = {"k": clusters.k, "silhouette": clusters.silhouette, "scores": clusters.scores,
+                              "summary": clusters.summary(emb)}
+        if args.write_clusters:
+            if not args.url:
+                raise ConfigError("--write-clusters needs a collection (--from URL --collection NAME)")
+            n = explore.write_cluster_labels(args.url, args.collection, emb, clusters, args.write_clusters)
+            print(f"wrote {args.write_clusters!r} to {n} records")
+    methods = [m for m in args.map.split(",") if m] if args.map else []
+    if methods and len(emb) >= 3:
+        with tqdm(total=len(methods), desc="projecting", disable=args.quiet) as bar:
+            maps = explore.project_all(emb, methods, seed=args.seed, progress=lambda m: bar.set_postfix_str(m))
+            bar.update(len(methods))
+        colour_by = args.color_by or ("cluster" if clusters is not None else None)
+        groups = explore.colours(emb, colour_by, clusters.labels if clusters is not None else None)
+        report["files"] += [str(explore.map_png(emb, maps, groups, out / "map.png")),
+                            str(explore.map_html(emb, maps, groups, out / "map.html"))]
+        report["maps"] = {m: xy.round(5).tolist() for m, xy in maps.items()}
+        report["ids"] = emb.ids
+    explore.write_report(out / "explore.json", report)
+    print(f"\nwrote {', '.join(report['files'] + [str(out / 'explore.json')])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecstore",
@@ -252,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qrels", help="judgments .tsv (query-id, corpus-id, score) for a non-BEIR dataset")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("explore", help="similarity matrix, 2-D maps and clusters of texts or a collection")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to embed and compare")
+    p.add_argument("--file", help="a text file, one text per line")
+    p.add_argument("--source", help="documents from a directory, .jsonl, .csv or BEIR directory")
+    p.add_argument("--from", dest="url", metavar="URL", help="read vectors back from a collection at this store URL")
+    p.add_argument("--collection")
+    p.add_argument("--model", help="embedding model for texts (default all-MiniLM-L6-v2)")
+    p.add_argument("--max", type=int, default=2000, help="sample at most this many items (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--similarity", action="store_true", help="similarity matrix even for more than 50 items")
+    p.add_argument("--no-similarity", action="store_true")
+    p.add_argument("--map", default="pca,tsne,umap", help="projections, comma-separated (default pca,tsne,umap)")
+    p.add_argument("--color-by", help="metadata field to colour by (default: the cluster)")
+    p.add_argument("--clusters", default="auto", help="k for k-means, 'auto' (silhouette) or 'none'")
+    p.add_argument("--write-clusters", metavar="FIELD", help="store each record's cluster in this metadata field")
+    p.add_argument("--out", default="explore-out", help="output directory (default explore-out)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_explore)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

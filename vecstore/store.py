@@ -399,6 +399,12 @@ class Collection(abc.ABC):
         self._call("update info", self.store._write_settings, new)
         self.settings = new
 
+    @property
+    def tunable_params(self) -> frozenset[str]:
+        """Search parameters that change results on this collection (``ef_search`` on a
+        flat index is accepted but does nothing, so it is not listed)."""
+        return self.store.search_params
+
     def optimize(self) -> None:
         """Finish index building (merge segments, build graphs) so that searches
         use the finished index; a no-op where writes are indexed at once."""

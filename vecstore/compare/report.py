@@ -126,10 +126,12 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         return paths
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for b in ok:
+    palette = plt.get_cmap("tab10")
+    for i, b in enumerate(ok):
+        color = palette(i % 10)
         pts = sorted(((s[f"recall@{k}"], s["qps"]) for s in b.get("sweep", [])), key=lambda t: t[0])
-        line = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", alpha=0.6)[0] if pts else None
-        color = line.get_color() if line else None
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", alpha=0.6, color=color)
         ax.scatter([b[f"recall@{k}"]], [b["latency"]["qps"]], s=80, marker="*", color=color, label=b["label"], zorder=3)
     ax.set_xlabel(f"recall@{k} vs exact search")
     ax.set_ylabel("queries per second (sequential)")

@@ -218,7 +218,7 @@ def measure_backend(
 
         sweeps = []
         for param, values in config.sweep.items():
-            if param not in store.search_params:
+            if param not in col.tunable_params:
                 continue
             for value in values:
                 s = _searcher(col, k, {**params, param: value}, None)

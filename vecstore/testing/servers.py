@@ -145,21 +145,12 @@ def container(image: str, port: int, health_path: str, env: dict[str, str] | Non
         yield f"{host}:{mapped}"
 
 
-SERVER_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL"}
+IMAGES = {"qdrant": QDRANT_IMAGE, "elasticsearch": ELASTICSEARCH_IMAGE, "chroma": CHROMA_IMAGE}
 
 
 @contextlib.contextmanager
-def server_url(backend: str) -> Iterator[str | None]:
-    """A vecstore URL of a real server for ``backend``: from ``QDRANT_URL`` /
-    ``ELASTICSEARCH_URL`` / ``CHROMA_URL``, else a container when Docker answers,
-    else ``None`` (the caller skips, saying so)."""
-    env = os.environ.get(SERVER_ENV[backend])
-    if env:
-        yield env
-        return
-    if not docker_available():
-        yield None
-        return
+def container_url(backend: str) -> Iterator[str]:
+    """A vecstore URL of a fresh container of ``backend`` (needs a Docker engine)."""
     if backend == "qdrant":
         with container(QDRANT_IMAGE, 6333, "/readyz") as addr:
             yield f"qdrant://{addr}"
@@ -171,14 +162,8 @@ def server_url(backend: str) -> Iterator[str | None]:
         }
         with container(ELASTICSEARCH_IMAGE, 9200, "/_cluster/health?wait_for_status=yellow&timeout=1s", es_env) as addr:
             yield f"elasticsearch://{addr}"
-    else:
+    elif backend == "chroma":
         with container(CHROMA_IMAGE, 8000, "/api/v2/heartbeat") as addr:
             yield f"chroma://{addr}"
-
-
-def skip_reason(backend: str) -> str:
-    return (
-        f"no {backend} server: set {SERVER_ENV[backend]} (e.g. {SERVER_ENV[backend]}="
-        f"{backend}://localhost:{ {'qdrant': 6333, 'elasticsearch': 9200, 'chroma': 8000}[backend]}) "
-        "or make a Docker engine reachable for testcontainers"
-    )
+    else:
+        raise ValueError(f"no container for {backend!r}")

@@ -103,6 +103,10 @@ class ElasticsearchCollection(Collection):
     max_batch_size = 500
 
     @property
+    def tunable_params(self) -> frozenset[str]:
+        return self.store.search_params if self.index == "hnsw" else frozenset()
+
+    @property
     def _es(self) -> Elasticsearch:
         return self.store._client  # type: ignore[attr-defined,no-any-return]
 

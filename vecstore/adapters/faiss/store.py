@@ -236,6 +236,10 @@ class FaissStore(VectorStore):
 class FaissCollection(Collection):
     max_batch_size = 10_000
 
+    @property
+    def tunable_params(self) -> frozenset[str]:
+        return self.store.search_params if self.index == "hnsw" else frozenset()
+
     def __init__(self, store: FaissStore, state: _State) -> None:
         super().__init__(store, state.settings)
         self._s = state

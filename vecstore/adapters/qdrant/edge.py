@@ -141,6 +141,10 @@ class QdrantEdgeStore(VectorStore):
 class QdrantEdgeCollection(Collection):
     max_batch_size = 1024
 
+    @property
+    def tunable_params(self) -> frozenset[str]:
+        return self.store.search_params if self.index == "hnsw" else frozenset()
+
     def __init__(self, store: QdrantEdgeStore, settings: CollectionSettings, shard: Any) -> None:
         super().__init__(store, settings)
         self._shard = shard

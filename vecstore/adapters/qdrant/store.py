@@ -130,6 +130,11 @@ class QdrantCollection(Collection):
     max_batch_size = 512
 
     @property
+    def tunable_params(self) -> frozenset[str]:
+        # local mode is brute force: nothing to tune
+        return self.store.search_params if self.store.spec.mode == "server" else frozenset()
+
+    @property
     def _client(self) -> QdrantClient:
         return self.store._client  # type: ignore[attr-defined,no-any-return]
 
