@@ -44,6 +44,7 @@ _BUILTIN = [
     BackendEntry("chroma", "vecstore.adapters.chroma:ChromaStore", "chroma", ("chromadb",), ("memory", "path", "server")),
     BackendEntry("qdrant", "vecstore.adapters.qdrant:QdrantStore", "qdrant", ("qdrant_client",), ("memory", "path", "server")),
     BackendEntry("qdrant-edge", "vecstore.adapters.qdrant.edge:QdrantEdgeStore", "qdrant", ("qdrant_edge",), ("path",)),
+    BackendEntry("milvus", "vecstore.adapters.milvus:MilvusStore", "milvus", ("pymilvus", "milvus_lite"), ("memory", "path", "server")),
     BackendEntry("elasticsearch", "vecstore.adapters.elasticsearch:ElasticsearchStore", "elasticsearch", ("elasticsearch",), ("server",)),
 ]
 _ALIASES = {"es": "elasticsearch"}

@@ -436,6 +436,7 @@ class Collection(abc.ABC):
         with the number of records written after each batch.
         """
         batch = self._validate(records, ids, vectors, texts, metadata)
+        self._validate_batch(batch)  # backend limits, checked on the whole input before any write
         size = batch_size or self.max_batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be positive, got {size}")
@@ -685,6 +686,9 @@ class Collection(abc.ABC):
         ]
 
     # -- primitives -----------------------------------------------------------------
+
+    def _validate_batch(self, batch: Batch) -> None:  # noqa: B027 - optional primitive
+        """Raise :class:`InvalidInputError` for what this backend cannot store (before any write)."""
 
     def _optimize(self) -> None:  # noqa: B027 - optional primitive, a no-op by default
         """Override where the backend builds indexes in the background."""
