@@ -22,14 +22,16 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     config = load_config(HERE / "scifact.toml")
     config.out = sys.argv[1] if len(sys.argv) > 1 else str(HERE / "scifact-compare")
-    shutil.rmtree("/tmp/vecstore-compare-edge", ignore_errors=True)
+    for tmp in ("/tmp/vecstore-compare-edge", "/tmp/vecstore-compare-milvus"):
+        shutil.rmtree(tmp, ignore_errors=True)
     server = ChromaServer().start()
     try:
         config.backends.insert(3, parse_backend(f"chroma-server={server.url}"))
         results = run(config, log=lambda m: print(f"[compare] {m}", file=sys.stderr))
     finally:
         server.cleanup()
-        shutil.rmtree("/tmp/vecstore-compare-edge", ignore_errors=True)
+        for tmp in ("/tmp/vecstore-compare-edge", "/tmp/vecstore-compare-milvus"):
+            shutil.rmtree(tmp, ignore_errors=True)
     write_all(results, config.out)
     print(table(results))
 

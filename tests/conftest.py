@@ -5,11 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from vecstore.testing.plugin import report_lines
+
 pytest_plugins = ["pytester"]
 
 # tests never reach for a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# milvus-lite's gRPC server answers pymilvus's keepalive pings with GOAWAY log lines: noise
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 SCIFACT = Path(os.environ.get("VECSTORE_SCIFACT", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"))
 
@@ -39,6 +43,7 @@ _BACKEND_OF = [  # (test file or class marker, backend label), first match wins
     ("test_chroma", "chroma"),
     ("test_qdrant", "qdrant"),
     ("test_elasticsearch", "elasticsearch"),
+    ("test_milvus", "milvus"),
 ]
 _outcomes: dict[str, dict[str, int]] = {}
 _skip_reasons: dict[str, set[str]] = {}
@@ -70,10 +75,4 @@ def pytest_terminal_summary(terminalreporter):
         done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         why = "; ".join(sorted(_skip_reasons.get(backend, ())))
         lines.append(f"{backend}: {done}" + (f" (skipped: {why})" if why else ""))
-    terminalreporter.section("tests per backend")
-    for line in lines:
-        terminalreporter.write_line(line)
-    path = os.environ.get("VECSTORE_BACKEND_SUMMARY")
-    if path:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+    report_lines(terminalreporter, "tests per backend", lines)

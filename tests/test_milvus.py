@@ -100,14 +100,17 @@ def test_unreachable_server_raises_unavailable():
     assert time.monotonic() - start < 15 and "s3cret" not in str(err.value)
 
 
+@pytest.fixture(scope="module")
+def milvus_server(vecstore_url_for):
+    """MILVUS_URL (vecstore's pytest plugin); Milvus containers are not started automatically."""
+    return vecstore_url_for("milvus", server=True)
+
+
 @pytest.mark.integration
 class TestMilvusServer(ConformanceSuite):
     @pytest.fixture
-    def store_factory(self):
-        url = os.environ.get("MILVUS_URL")
-        if not url:
-            pytest.skip("no Milvus server: set MILVUS_URL (e.g. MILVUS_URL=milvus://localhost:19530)")
-        return lambda: vecstore.connect(url)
+    def store_factory(self, milvus_server):
+        return lambda: vecstore.connect(milvus_server)
 
 
 def test_compare_includes_milvus_lite(tmp_path):
@@ -122,3 +125,16 @@ def test_compare_includes_milvus_lite(tmp_path):
     assert flat["status"] == hnsw["status"] == "ok", (flat.get("error"), hnsw.get("error"))
     assert flat["recall@10"] == 1.0 and flat["filtered"]["recall@10"] == 1.0
     assert [s["value"] for s in hnsw["sweep"]] == [8, 32] and flat["sweep"] == []
+
+
+def test_optimize_seals_and_indexes_everything():
+    import numpy as np
+
+    vectors = np.random.default_rng(0).normal(size=(2000, 16)).astype(np.float32)
+    with vecstore.connect("milvus://") as store:
+        col = store.collection("opt", dim=16, index="hnsw")
+        col.upsert(ids=[str(i) for i in range(2000)], vectors=vectors)
+        col.optimize()
+        info = store._client.describe_index("opt", "vector")
+        assert info["indexed_rows"] == info["total_rows"] == 2000 and info["pending_index_rows"] == 0
+        assert col.count() == 2000 and col.search(vectors[7], k=1, ef_search=64)[0].id == "7"

@@ -279,3 +279,17 @@ def test_cli_ingest_search_copy(tmp_path, capsys, monkeypatch):
     assert "count=5" in capsys.readouterr().out
     assert cli.main(["search", "x", "--in", url, "--collection", "cli", "--filter", "{bad"]) == 1
     assert "--filter is not valid JSON" in capsys.readouterr().err
+
+
+def test_pdf_loader(tmp_path):
+    pytest.importorskip("pypdf", reason="pip install 'vecstore[pdf]'")
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    fig.text(0.1, 0.5, "Vector search inside a PDF page")
+    fig.savefig(tmp_path / "page.pdf")
+    plt.close(fig)
+    (doc,) = load(str(tmp_path), patterns=["*.pdf"])
+    assert doc.id == "page.pdf" and "Vector search inside a PDF page" in doc.text and doc.metadata["format"] == "pdf"

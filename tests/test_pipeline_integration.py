@@ -64,3 +64,15 @@ def test_scifact_subset_into_three_backends(tmp_path, scifact, minilm):
     with vecstore.open(targets[0], "scifact", embedder=minilm) as col:
         hits = col.search(docs[42].text[:200], k=3)
         assert hits[0].metadata["doc_id"] == docs[42].id
+
+
+def test_query_and_document_prompts_are_applied(minilm):
+    from vecstore.embed import SentenceTransformerEmbedder
+
+    prompted = SentenceTransformerEmbedder(query_prompt="query: ", document_prompt="passage: ")
+    text = ["vector databases compared"]
+    plain = minilm._model.encode(["query: " + text[0]], normalize_embeddings=True)
+    np.testing.assert_allclose(prompted.embed_queries(text), plain, atol=1e-6)
+    np.testing.assert_allclose(prompted.embed_documents(text),
+                               minilm._model.encode(["passage: " + text[0]], normalize_embeddings=True), atol=1e-6)
+    assert prompted.fingerprint()["query_prompt"] == "query: " and prompted.fingerprint() != minilm.fingerprint()

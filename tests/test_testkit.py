@@ -33,7 +33,7 @@ def _chroma_processes() -> set[str]:
 
 
 def test_user_project_uses_the_fixtures(pytester, monkeypatch):
-    for var in ("QDRANT_URL", "ELASTICSEARCH_URL", "CHROMA_URL"):
+    for var in ("QDRANT_URL", "ELASTICSEARCH_URL", "CHROMA_URL", "MILVUS_URL"):
         monkeypatch.delenv(var, raising=False)
     before = _chroma_processes()
     pytester.makepyfile(test_example=EXAMPLE)

@@ -664,6 +664,13 @@ class Collection(abc.ABC):
 
     # -- helpers adapters may use -------------------------------------------------
 
+    def _search_option(self, params: Mapping[str, Any], name: str, default: Any = None) -> Any:
+        """A per-query parameter, else the collection's option of that name, else ``default``."""
+        value = params.get(name)
+        if value is None:
+            value = self.settings.index_options.get(name, default)
+        return value
+
     def _scan_search(
         self, queries: np.ndarray, k: int, node: filters.Node | None, include_vectors: bool
     ) -> list[list[Hit]]:

@@ -3,11 +3,12 @@ that yield a ready store per backend, for your own integration tests.
 
 Where each backend comes from, first that works:
 
-1. a URL from the environment: ``QDRANT_URL``, ``ELASTICSEARCH_URL``, ``CHROMA_URL``;
+1. a URL from the environment: ``QDRANT_URL``, ``ELASTICSEARCH_URL``, ``CHROMA_URL``,
+   ``MILVUS_URL``;
 2. a testcontainers container, when a Docker engine answers (removed at the end,
-   also when tests fail);
+   also when tests fail; Qdrant, Elasticsearch and Chroma);
 3. a local process where the backend has one (Chroma's ``chroma run`` on a free port);
-4. the embedded mode (``qdrant://`` local mode, ``chroma://``, ``faiss://``);
+4. the embedded mode (``qdrant://`` local mode, ``chroma://``, ``faiss://``, Milvus Lite);
 5. otherwise the test is skipped with a message naming what was missing.
 
 Fixtures:
@@ -17,7 +18,9 @@ Fixtures:
 * ``vecstore_store`` — a connected store, parametrised over every backend;
 * ``vecstore_collection`` — ``vecstore_collection(dim=..., metric=...)`` makes a
   uniquely named collection in ``vecstore_store`` and drops it afterwards;
-* ``faiss_store``, ``chroma_store``, ``qdrant_store``, ``elasticsearch_store``.
+* ``faiss_store``, ``chroma_store``, ``qdrant_store``, ``elasticsearch_store``, ``milvus_store``.
+
+A backend whose SDK is not installed is skipped, naming the extra to install.
 
 ``--vecstore-backends=faiss,qdrant`` restricts the parametrisation; the terminal
 summary ends with one line per backend: ran (and from where), or skipped and why.
@@ -34,8 +37,8 @@ from typing import Any
 
 import pytest
 
-BACKENDS = ("faiss", "chroma", "qdrant", "elasticsearch")
-_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL"}
+BACKENDS = ("faiss", "chroma", "qdrant", "elasticsearch", "milvus")
+_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL", "milvus": "MILVUS_URL"}
 
 
 class _Resolver:
@@ -70,7 +73,7 @@ class _Resolver:
             if os.environ.get(env):
                 return os.environ[env], f"server from {env}"
             tried.append(f"no {env}")
-        if backend in _ENV:
+        if backend in servers.IMAGES:
             if servers.docker_available():
                 try:
                     url = self._stack.enter_context(servers.container_url(backend))
@@ -86,7 +89,7 @@ class _Resolver:
                 return local.url, f"local `chroma run` on port {local.port}"
             except Exception as exc:
                 tried.append(f"chroma run failed: {exc}")
-        embedded = {"faiss": "faiss://", "chroma": "chroma://", "qdrant": "qdrant://"}.get(backend)
+        embedded = {"faiss": "faiss://", "chroma": "chroma://", "qdrant": "qdrant://", "milvus": "milvus://"}.get(backend)
         if embedded and not server:
             return embedded, "embedded" + (f" ({'; '.join(tried)})" if tried else "")
         return None, "; ".join(tried) or "not available"
@@ -99,8 +102,11 @@ _resolver = _Resolver()
 
 
 def _skip_reason(key: str) -> str:
+    from .servers import IMAGES
+
     backend = key.split()[0]
-    return f"no {key} available ({_resolver.how.get(key)}): set {_ENV.get(backend, 'a URL')} or make Docker reachable"
+    docker = " or make Docker reachable" if backend in IMAGES else ""
+    return f"no {key} available ({_resolver.how.get(key)}): set {_ENV.get(backend, 'a URL')}{docker}"
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -134,7 +140,10 @@ def vecstore_url_for() -> Iterator[Callable[[str], str]]:
 def _store(url: str) -> Iterator[Any]:
     import vecstore
 
-    store = vecstore.connect(url)
+    try:
+        store = vecstore.connect(url)
+    except vecstore.BackendNotInstalledError as exc:
+        pytest.skip(str(exc))
     try:
         yield store
     finally:
@@ -183,6 +192,11 @@ def elasticsearch_store(vecstore_url_for: Callable[[str], str]) -> Iterator[Any]
     yield from _store(vecstore_url_for("elasticsearch"))
 
 
+@pytest.fixture
+def milvus_store(vecstore_url_for: Callable[[str], str]) -> Iterator[Any]:
+    yield from _store(vecstore_url_for("milvus"))
+
+
 def summary_lines() -> list[str]:
     lines = []
     for key in sorted(_resolver.used):
@@ -192,17 +206,21 @@ def summary_lines() -> list[str]:
     return lines
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    lines = summary_lines()
+def report_lines(terminalreporter: Any, title: str, lines: list[str]) -> None:
+    """A section at the end of the run, also appended to ``$VECSTORE_BACKEND_SUMMARY`` when set."""
     if not lines:
         return
-    terminalreporter.section("vecstore backends")
+    terminalreporter.section(title)
     for line in lines:
         terminalreporter.write_line(line)
     path = os.environ.get("VECSTORE_BACKEND_SUMMARY")
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    report_lines(terminalreporter, "vecstore backends", summary_lines())
 
 
 def pytest_unconfigure(config: Any) -> None:

@@ -143,8 +143,7 @@ class ElasticsearchCollection(Collection):
         params: dict[str, Any],
     ) -> list[list[Hit]]:
         flt = rq.compile_filter(filter)
-        candidates = int(params.get("num_candidates") or self.settings.index_options.get("num_candidates")
-                         or DEFAULT_NUM_CANDIDATES)
+        candidates = int(self._search_option(params, "num_candidates", DEFAULT_NUM_CANDIDATES))
         searches: list[dict[str, Any]] = []
         for q in queries.tolist():
             body = (rq.exact_search(self.metric, q, k, flt, include_vectors) if exact

@@ -334,7 +334,7 @@ class FaissCollection(Collection):
         elif s.removed:
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(s.removed, dtype=np.int64)))
         if s.hnsw:
-            ef = int(params.get("ef_search") or {**HNSW_DEFAULTS, **s.settings.index_options}["ef_search"])
+            ef = int(self._search_option(params, "ef_search", HNSW_DEFAULTS["ef_search"]))
             search_params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
             if selector is not None:
                 search_params.sel = selector

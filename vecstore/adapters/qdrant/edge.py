@@ -165,7 +165,7 @@ class QdrantEdgeCollection(Collection):
         include_vectors: bool,
         params: dict[str, Any],
     ) -> list[list[Hit]]:
-        ef = params.get("ef_search") or self.settings.index_options.get("ef_search")
+        ef = self._search_option(params, "ef_search")
         search_params = qe.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
         qfilter = compile_filter(filter, MODELS)
         requests = [

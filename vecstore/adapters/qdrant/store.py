@@ -158,7 +158,7 @@ class QdrantCollection(Collection):
         include_vectors: bool,
         params: dict[str, Any],
     ) -> list[list[Hit]]:
-        ef = params.get("ef_search") or self.settings.index_options.get("ef_search")
+        ef = self._search_option(params, "ef_search")
         # local mode is brute force anyway, and warns on every search given params
         local = self.store.spec.mode != "server"
         search_params = None if local else models.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
