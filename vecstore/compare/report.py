@@ -173,12 +173,15 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         labels = [b["label"] for b in ok]
         matrix = [[results["overlap"][a][b] for b in labels] for a in labels]
         fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        im = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+        vmin = max(0.0, round(min(min(row) for row in matrix) - 0.05, 2))
+        im = ax.imshow(matrix, vmin=vmin, vmax=1, cmap="viridis")  # scaled to show small gaps
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         for i in range(len(labels)):
             for j in range(len(labels)):
-                ax.text(j, i, f"{matrix[i][j]:.2f}", ha="center", va="center", color="white" if matrix[i][j] < 0.6 else "black", fontsize=8)
+                dark = matrix[i][j] < vmin + 0.5 * (1 - vmin)  # viridis is dark at the low end
+                ax.text(j, i, f"{matrix[i][j]:.3f}", ha="center", va="center", color="white" if dark else "black",
+                        fontsize=7)
         fig.colorbar(im)
         ax.set_title(f"Top-{k} agreement between backends")
         paths.append(_save(fig, out_dir / "overlap.png"))
