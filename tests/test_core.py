@@ -129,3 +129,10 @@ def test_cli_error_is_one_line(capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "vecstore.cli", "backends", "--json"], capture_output=True, text=True, check=True)
     assert '"scheme": "faiss"' in out.stdout
+
+
+def test_package_docstring_example_runs():
+    import doctest
+
+    failures, tried = doctest.testmod(vecstore, verbose=False)
+    assert tried >= 4 and failures == 0
