@@ -124,3 +124,18 @@ def test_compare_scifact_subset_with_real_model(tmp_path, scifact, minilm):
         run = {q: {d: 1.0 / (i + 1) for i, d in enumerate(ranking[q])} for q in qrels}
         want = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), "ndcg@10")
         assert by[label]["quality"]["ndcg@10"] == pytest.approx(want, abs=1e-9), label
+
+
+def test_compare_documents_with_a_queries_file_and_qrels(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        (docs / f"d{i}.txt").write_text(f"document {i} about subject {i % 3}")
+    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "document 4 about subject 1"}\n{"id": "q2", "text": "subject 2"}\n')
+    (tmp_path / "qrels.tsv").write_text("q1\td4.txt\t1\nq2\td2.txt\t1\n")
+    results = compare(docs, ["faiss://"], embedder=HashEmbedder(32), cache=False, repeat=1, warmup=0,
+                      queries=str(tmp_path / "q.jsonl"), qrels=str(tmp_path / "qrels.tsv"), filter_field="",
+                      synthetic_filter=False)
+    (flat,) = results["backends"]
+    assert results["dataset"]["documents"] == 12 and results["dataset"]["judged_queries"] == 2
+    assert flat["status"] == "ok" and flat["quality"]["mrr@10"] > 0 and "filtered" not in flat

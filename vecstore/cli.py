@@ -335,13 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_explore)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-#: Modules add their commands here (``register(subparsers)``), keeping this file small.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

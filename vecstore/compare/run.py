@@ -30,7 +30,7 @@ from .. import _numeric
 from ..embed import Embedder, load_embedder
 from ..pipeline.cache import EmbeddingCache
 from ..pipeline.ingest import Ingestor, IngestReport
-from ..pipeline.loaders import BeirDataset, Document, is_beir, load, load_jsonl
+from ..pipeline.loaders import BeirDataset, Document, is_beir, load, load_jsonl, load_qrels
 from ..registry import connect
 from ..store import Collection
 from . import metrics
@@ -79,7 +79,7 @@ def load_dataset(config: CompareConfig) -> Dataset:
 
             raise ConfigError(f"{path} is not a BEIR directory: give a queries file (jsonl with id and text)")
         queries = {d.id: d.text for d in load_jsonl(config.queries, metadata_fields=())}
-        qrels = BeirDataset(Path(config.qrels).parent.parent).qrels(Path(config.qrels).stem) if config.qrels else {}
+        qrels = load_qrels(config.qrels) if config.qrels else {}
     if config.max_docs:  # judgments only for documents that are there
         kept = {d.id for d in docs}
         qrels = {q: {d: r for d, r in rels.items() if d in kept} for q, rels in qrels.items()}

@@ -211,18 +211,20 @@ class BeirDataset:
         return out
 
     def qrels(self, split: str | None = "test") -> dict[str, dict[str, int]]:
-        """``{query_id: {doc_id: relevance}}`` from ``qrels/<split>.tsv``."""
+        """``{query_id: {doc_id: relevance}}`` from ``qrels/<split>.tsv`` (empty if there is none)."""
         path = self.path / "qrels" / f"{split or 'test'}.tsv"
-        if not path.exists():
-            return {}
-        out: dict[str, dict[str, int]] = {}
-        with open(path, encoding="utf-8") as fh:
-            reader = csv.reader(fh, delimiter="\t")
-            for row in reader:
-                if not row or row[0] == "query-id":
-                    continue
-                out.setdefault(row[0], {})[row[1]] = int(row[2])
-        return out
+        return load_qrels(path) if path.exists() else {}
+
+
+def load_qrels(path: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
+    """Relevance judgments from a TSV of ``query-id, corpus-id, score`` (header row optional)."""
+    out: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if not row or row[0] == "query-id":
+                continue
+            out.setdefault(row[0], {})[row[1]] = int(row[2])
+    return out
 
 
 def load(source: str | os.PathLike[str], **options: Any) -> Iterator[Document]:
