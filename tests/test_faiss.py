@@ -32,3 +32,15 @@ class TestFaissHnswPath(ConformanceSuite):
     @pytest.fixture
     def collection_defaults(self):
         return {"index": "hnsw"}
+
+
+class TestFaissIvfPath(ConformanceSuite):
+    """The whole suite with IVF (nlist=4, so most collections train; nprobe=4 searches every list)."""
+
+    @pytest.fixture
+    def store_factory(self, tmp_path):
+        return lambda: vecstore.connect(f"faiss://{tmp_path}/store")
+
+    @pytest.fixture
+    def collection_defaults(self):
+        return {"index": "ivf", "nlist": 4, "nprobe": 4}

@@ -80,7 +80,7 @@ with vecstore.connect(sys.argv[1]) as store:
 """
 
 
-@pytest.mark.parametrize("index", ["flat", "hnsw"])
+@pytest.mark.parametrize("index", ["flat", "hnsw", "ivf"])
 def test_reopen_in_new_process_without_pickle(tmp_path, index):
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(3000, 32)).astype(np.float32)
@@ -109,6 +109,25 @@ def test_reopen_in_new_process_without_pickle(tmp_path, index):
 
 def _gen(tmp_path) -> int:
     return json.loads((tmp_path / "store" / "c" / "manifest.json").read_text())["generation"]
+
+
+def test_ivf_trains_itself_and_deletes_for_real(clustered):
+    vectors, queries = clustered
+    with vecstore.connect("faiss://") as store:
+        col = store.collection("ivf", dim=DIM, index="ivf", nlist=128)
+        col.upsert(ids=[str(i) for i in range(4000)], vectors=vectors[:4000])
+        assert not col._s.ivf  # 4,000 < 39 x 128: still flat, searched exactly
+        col.upsert(ids=[str(i) for i in range(4000, N)], vectors=vectors[4000:])
+        assert col._s.ivf and col._s.index.ntotal == N
+        ref = reference_scores("cosine", queries, vectors)
+        for nprobe, floor in ((4, 0.5), (32, 0.95)):
+            results = col.search_batch(queries, k=10, nprobe=nprobe)
+            recall = np.mean([len({int(h.id) for h in hits} & set(np.argsort(-ref[qi])[:10].tolist())) / 10
+                              for qi, hits in enumerate(results)])
+            print(f"IVF recall@10 (nlist=128, nprobe={nprobe}): {recall:.4f}")
+            assert recall >= floor
+        assert col.delete([str(i) for i in range(1000)]) == 1000
+        assert col._s.index.ntotal == N - 1000 and col.count() == N - 1000
 
 
 def test_crash_during_save_keeps_last_complete_generation(tmp_path, monkeypatch):

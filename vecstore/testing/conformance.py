@@ -117,7 +117,10 @@ class StoreFixtures:
         def make(dim: int = 8, **kwargs: Any) -> vecstore.Collection:
             name = f"vs-{uuid.uuid4().hex[:12]}"
             names.append(name)
-            return store.collection(name, dim=dim, **{**collection_defaults, **kwargs})
+            defaults = collection_defaults
+            if "index" in kwargs and kwargs["index"] != defaults.get("index"):
+                defaults = {}  # the defaults' index options belong to their index type
+            return store.collection(name, dim=dim, **{**defaults, **kwargs})
 
         yield make
         for name in names:

@@ -136,9 +136,12 @@ def load(path: str, make_state: Callable[..., S]) -> S:
         raise BackendError(f"{path} has no {MANIFEST}", backend="faiss")
     files = manifest["files"]
     try:
-        index = faiss.read_index(os.path.join(path, files["index"]))
+        index = faiss.read_index(os.path.join(path, files["index"]))  # owns the C++ object: keep it
     except RuntimeError as exc:
         raise BackendError(f"cannot read the Faiss index in {path}: {exc}", backend="faiss") from exc
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and ivf.direct_map.type == faiss.DirectMap.NoMap:
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
     state: Any = make_state(CollectionSettings.from_json(manifest["settings"]), index)
     with open(os.path.join(path, files["records"]), encoding="utf-8") as fh:
         for line in fh:

@@ -1,7 +1,11 @@
 """Faiss adapter: ``faiss://`` (in memory) and ``faiss:///dir`` (persisted).
 
-Index types: ``flat`` (exact, the default) and ``hnsw`` (options ``m``,
-``ef_construction``, ``ef_search``).  String ids map to int64 labels through an
+Index types: ``flat`` (exact, the default), ``hnsw`` (options ``m``,
+``ef_construction``, ``ef_search``) and ``ivf`` (IVF-Flat; ``nlist``, default
+``4·sqrt(n)``, and ``nprobe``, default 8, also per query).  An IVF index needs
+training data: until a collection holds ``39 · nlist`` vectors (1,000 when
+``nlist`` is not set) it is a flat index, searched exactly; reaching that size,
+or ``optimize()``, trains the quantizer on the stored vectors and moves them in.  String ids map to int64 labels through an
 ``IndexIDMap2``; an overwritten or deleted record gets a fresh label.  A flat
 index removes vectors for real; HNSW graphs cannot, so their removed labels are
 excluded from every search by an ``IDSelector`` until the graph is rebuilt
@@ -51,6 +55,9 @@ faiss: Any = _faiss
 #: Filtered searches allowing at most this many records go straight to brute force.
 BRUTE_FORCE_MAX = 2048
 HNSW_DEFAULTS = {"m": 32, "ef_construction": 200, "ef_search": 64}
+DEFAULT_NPROBE = 8
+#: Vectors before an IVF collection trains itself when ``nlist`` is not given.
+IVF_TRAIN_AT = 1000
 #: Rebuild an HNSW graph when removed labels exceed this share of it.
 COMPACT_RATIO = 0.3
 
@@ -73,6 +80,34 @@ class _State:
     @property
     def hnsw(self) -> bool:
         return self.settings.index == "hnsw"
+
+    @property
+    def ivf(self) -> bool:
+        """An IVF index that has been trained (before that, an IVF collection is flat)."""
+        return self.settings.index == "ivf" and faiss.try_extract_index_ivf(self.index) is not None
+
+    def maybe_train(self, force: bool = False) -> None:
+        """Train an IVF collection once it has enough vectors (or now, with ``force``)."""
+        if self.settings.index != "ivf" or self.ivf:
+            return
+        n = len(self.rows)
+        nlist = self.settings.index_options.get("nlist")
+        if not force and n < (39 * int(nlist) if nlist else IVF_TRAIN_AT):
+            return
+        nlist = int(nlist) if nlist else int(4 * n**0.5)
+        nlist = max(1, min(nlist, n // 39 if force else n))
+        if n < nlist:
+            return
+        labels = np.fromiter(self.rows, dtype=np.int64)
+        vectors = self.index.reconstruct_batch(labels)
+        metric = faiss.METRIC_L2 if self.settings.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        # keep the owning object from index_factory; extract_index_ivf only views it
+        index = faiss.index_factory(self.settings.dim, f"IVF{nlist},Flat", metric)
+        index.train(vectors)
+        faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)  # remove/reconstruct by label
+        index.add_with_ids(vectors, labels)
+        self.index = index
+        self.version += 1
 
     def allowed(self, node: Node) -> np.ndarray:
         cache = self._filter_cache
@@ -117,7 +152,12 @@ def _new_index(settings: CollectionSettings) -> Any:
 
 
 def _stored_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, vectors) of everything in the index, as views without copying."""
+    """(labels, vectors) of everything in the index, as views without copying (IVF: a copy)."""
+    ivf = faiss.try_extract_index_ivf(index)  # a view: ``index`` keeps ownership
+    if ivf is not None:
+        labels = np.concatenate([faiss.rev_swig_ptr(ivf.invlists.get_ids(i), ivf.invlists.list_size(i)).copy()
+                                 for i in range(ivf.nlist) if ivf.invlists.list_size(i)] or [np.empty(0, np.int64)])
+        return labels, ivf.reconstruct_batch(labels) if len(labels) else np.empty((0, ivf.d), np.float32)
     base = faiss.downcast_index(index.index)
     flat = faiss.downcast_index(base.storage) if isinstance(base, faiss.IndexHNSW) else base
     n, d = flat.ntotal, flat.d
@@ -128,9 +168,9 @@ def _stored_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
 class FaissStore(VectorStore):
     backend = "faiss"
     modes = ("memory", "path")
-    index_types = ("flat", "hnsw")
-    index_options = {"flat": frozenset(), "hnsw": frozenset(HNSW_DEFAULTS)}
-    search_params = frozenset({"ef_search"})
+    index_types = ("flat", "hnsw", "ivf")
+    index_options = {"flat": frozenset(), "hnsw": frozenset(HNSW_DEFAULTS), "ivf": frozenset({"nlist", "nprobe"})}
+    search_params = frozenset({"ef_search", "nprobe"})
     connect_options = frozenset({"threads"})
 
     def _connect(self) -> None:
@@ -238,7 +278,11 @@ class FaissCollection(Collection):
 
     @property
     def tunable_params(self) -> frozenset[str]:
-        return self.store.search_params if self.index == "hnsw" else frozenset()
+        return frozenset({"hnsw": {"ef_search"}, "ivf": {"nprobe"}}.get(self.index, set()))
+
+    def _optimize(self) -> None:
+        with self._s.lock:
+            self._s.maybe_train(force=True)
 
     def __init__(self, store: FaissStore, state: _State) -> None:
         super().__init__(store, state.settings)
@@ -258,6 +302,7 @@ class FaissCollection(Collection):
                 s.labels[id_] = label
                 s.rows[label] = (id_, text, meta)
             s.version += 1
+            s.maybe_train()
 
     def _delete(self, ids: list[str]) -> None:
         s = self._s
@@ -315,7 +360,7 @@ class FaissCollection(Collection):
             if available == 0:
                 return [[] for _ in range(len(queries))]
             small = allowed is not None and len(allowed) <= BRUTE_FORCE_MAX
-            if (exact and s.hnsw) or small:
+            if (exact and (s.hnsw or s.ivf)) or small:
                 labels, scores = self._brute(queries, k, allowed)
             else:
                 labels, scores = self._ann(queries, k, allowed, params)
@@ -336,6 +381,10 @@ class FaissCollection(Collection):
         if s.hnsw:
             ef = int(self._search_option(params, "ef_search", HNSW_DEFAULTS["ef_search"]))
             search_params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
+            if selector is not None:
+                search_params.sel = selector
+        elif s.ivf:
+            search_params = faiss.SearchParametersIVF(nprobe=int(self._search_option(params, "nprobe", DEFAULT_NPROBE)))
             if selector is not None:
                 search_params.sel = selector
         else:
