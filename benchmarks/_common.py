@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -12,18 +10,9 @@ SCIFACT = Path(os.environ.get("VECSTORE_SCIFACT", ROOT.parent / "shared" / "data
 
 
 def machine() -> dict[str, object]:
-    import numpy
+    """The comparison's environment record, plus torch's thread count."""
     import torch
 
-    import vecstore
+    from vecstore.compare.run import environment
 
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "vecstore": vecstore.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
+    return {**environment(), "torch_threads": torch.get_num_threads()}

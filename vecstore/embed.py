@@ -190,7 +190,9 @@ class HashEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Words as tokens."""
-        return [[m.span() for m in re.finditer(r"\S+", t)] for t in texts]
+        from .pipeline.chunking import word_spans
+
+        return word_spans(texts)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.name, "dim": self.dim, "normalize": self.normalize, "query_prompt": "", "document_prompt": ""}

@@ -25,19 +25,11 @@ from typing import Any
 import numpy as np
 
 from . import _numeric
+from ._plot import pyplot, require, save
 from .embed import Embedder, load_embedder
 from .errors import BackendNotInstalledError, InvalidInputError
 
 METHODS = ("pca", "tsne", "umap")
-
-
-def _need(module: str, extra: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendNotInstalledError(f"this needs {module.split('.')[0]}: pip install 'vecstore[{extra}]'") from exc
 
 
 @dataclasses.dataclass
@@ -155,7 +147,7 @@ def neighbours_text(emb: Embeddings, matrix: np.ndarray, n: int = 3, width: int 
 
 
 def heatmap_png(emb: Embeddings, matrix: np.ndarray, path: str | Path, width: int = 30) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     n = len(emb)
     size = min(2 + 0.55 * n, 20)
     fig, ax = plt.subplots(figsize=(size + 2, size))
@@ -171,7 +163,7 @@ def heatmap_png(emb: Embeddings, matrix: np.ndarray, path: str | Path, width: in
                             color="black" if matrix[i, j] > 0.6 else "white")
     fig.colorbar(im, ax=ax, label="cosine similarity")
     ax.set_title(f"Cosine similarity ({emb.model or 'embeddings'})")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 # -- maps -------------------------------------------------------------------------------
@@ -190,12 +182,12 @@ def project(emb: Embeddings, method: str = "pca", seed: int = 0) -> np.ndarray:
         signs = np.sign(coords[np.abs(coords).argmax(axis=0), range(2)])  # deterministic orientation
         return coords * signs
     if method == "tsne":
-        manifold = _need("sklearn.manifold", "viz")
+        manifold = require("sklearn.manifold", "viz")
         perplexity = float(min(30.0, max(1.0, (n - 1) / 3)))
         return np.asarray(manifold.TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine",
                                         random_state=seed).fit_transform(x))
     if method == "umap":
-        umap = _need("umap", "umap")
+        umap = require("umap", "umap")
         neighbours_n = int(min(15, max(2, n - 1)))
         return np.asarray(umap.UMAP(n_components=2, n_neighbors=neighbours_n, metric="cosine", random_state=seed,
                                     n_jobs=1).fit_transform(x))
@@ -229,7 +221,7 @@ def colours(emb: Embeddings, by: str | None, clusters: np.ndarray | None = None)
 def map_png(emb: Embeddings, maps: dict[str, np.ndarray], groups: list[str], path: str | Path,
             numbered: bool | None = None) -> Path:
     """The methods side by side, one colour per group."""
-    plt = _pyplot()
+    plt = pyplot()
     numbered = len(emb) <= 30 if numbered is None else numbered
     fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 5), squeeze=False)
     names = sorted(set(groups), key=lambda g: (groups.count(g) * -1, g))[:20]
@@ -248,13 +240,13 @@ def map_png(emb: Embeddings, maps: dict[str, np.ndarray], groups: list[str], pat
     if len(names) > 1:
         axes[0][-1].legend(fontsize=7, loc="best", markerscale=0.8)
     fig.suptitle(f"{len(emb)} embeddings ({emb.model or 'vectors'})")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def map_html(emb: Embeddings, maps: dict[str, np.ndarray], groups: list[str], path: str | Path) -> Path:
     """An interactive, self-contained page (plotly.js inlined): hover shows each text."""
-    go = _need("plotly.graph_objects", "viz")
-    subplots = _need("plotly.subplots", "viz")
+    go = require("plotly.graph_objects", "viz")
+    subplots = require("plotly.subplots", "viz")
     titles = [{"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[m] for m in maps]
     fig = subplots.make_subplots(rows=1, cols=len(maps), subplot_titles=titles)
     hover = [f"<b>{emb.ids[i]}</b><br>{_wrap(emb.texts[i])}" for i in range(len(emb))]
@@ -303,8 +295,8 @@ class Clusters:
 def kmeans(emb: Embeddings, k: int | None = None, *, k_range: tuple[int, int] = (2, 10), seed: int = 0,
            progress: Callable[[int], None] | None = None) -> Clusters:
     """k-means on the unit vectors; ``k=None`` picks k in ``k_range`` by silhouette score (cosine)."""
-    cluster = _need("sklearn.cluster", "viz")
-    sk_metrics = _need("sklearn.metrics", "viz")
+    cluster = require("sklearn.cluster", "viz")
+    sk_metrics = require("sklearn.metrics", "viz")
     n = len(emb)
     x = emb.vectors
 
@@ -357,23 +349,6 @@ def write_cluster_labels(url: str, collection: str, emb: Embeddings, clusters: C
 
 
 # -- output helpers ---------------------------------------------------------------------
-
-
-def _pyplot() -> Any:
-    matplotlib = _need("matplotlib", "viz")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # long axis labels stay inside
-    plt.close(fig)
-    return Path(path)
 
 
 def write_report(path: str | Path, data: dict[str, Any]) -> Path:

@@ -163,6 +163,14 @@ def _check_scalar(field: str, op: str, v: Any) -> None:
         raise FilterError(f"{op} on field {field!r}: {v!r} is not a finite number")
 
 
+def type_tag(value: Any) -> str:
+    """``"b"``, ``"s"`` or ``"n"``: the kind of a metadata value, as the filter semantics compare them.
+    Backends that cannot compare by type store these tags beside the values."""
+    if isinstance(value, bool):
+        return "b"
+    return "s" if isinstance(value, str) else "n"
+
+
 def fields(node: Node | None) -> set[str]:
     """The metadata fields a filter reads."""
     if node is None:

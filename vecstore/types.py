@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidInputError
 
 MetadataValue = Union[str, int, float, bool]
 Metadata = dict[str, MetadataValue]
@@ -61,21 +61,13 @@ class Record:
     def coerce(cls, obj: Record | Mapping[str, Any]) -> Record:
         if isinstance(obj, Record):
             return obj
-        if isinstance(obj, Mapping):
-            unknown = set(obj) - {"id", "vector", "text", "metadata"}
-            if unknown:
-                from .errors import InvalidInputError
-
-                raise InvalidInputError(f"unknown record field(s) {sorted(unknown)}")
-            return cls(
-                id=obj.get("id"),  # type: ignore[arg-type]
-                vector=obj.get("vector"),
-                text=obj.get("text"),
-                metadata=obj.get("metadata") or {},
-            )
-        from .errors import InvalidInputError
-
-        raise InvalidInputError(f"a record must be a Record or a dict, not {type(obj).__name__}")
+        if not isinstance(obj, Mapping):
+            raise InvalidInputError(f"a record must be a Record or a dict, not {type(obj).__name__}")
+        unknown = set(obj) - {"id", "vector", "text", "metadata"}
+        if unknown:
+            raise InvalidInputError(f"unknown record field(s) {sorted(unknown)}")
+        return cls(id=obj.get("id"), vector=obj.get("vector"), text=obj.get("text"),  # type: ignore[arg-type]
+                   metadata=obj.get("metadata") or {})
 
 
 @dataclasses.dataclass

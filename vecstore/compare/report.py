@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .._plot import pyplot, save
+
 COLUMNS = [
     ("backend", lambda b, k: b["label"]),
     ("ingest s", lambda b, k: _f(b, "ingest", "seconds", 1)),
@@ -114,11 +116,7 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
 
 def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     """recall_vs_qps.png, latency.png, quality.png, overlap.png (those that have data)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ok = [b for b in results["backends"] if b["status"] == "ok"]
     k = results["config"]["k"]
     paths: list[Path] = []
@@ -139,7 +137,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_title("Recall vs throughput (stars: default settings; lines: sweeps)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out_dir / "recall_vs_qps.png"))
+    paths.append(save(fig, out_dir / "recall_vs_qps.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.boxplot([b["latencies_ms"] for b in ok], showfliers=False)
@@ -148,7 +146,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_ylabel("latency per query (ms, log)")
     ax.set_title(f"Query latency, k={k} (box: p25–p75, whiskers: 1.5 IQR)")
     ax.grid(alpha=0.3, axis="y")
-    paths.append(_save(fig, out_dir / "latency.png"))
+    paths.append(save(fig, out_dir / "latency.png"))
 
     judged = [b for b in ok if b.get("quality")]
     if judged:
@@ -167,7 +165,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1)
         ax.set_title("Retrieval quality against relevance judgments (dashed: exact search)")
         ax.legend(fontsize=8, loc="lower right")
-        paths.append(_save(fig, out_dir / "quality.png"))
+        paths.append(save(fig, out_dir / "quality.png"))
 
     if len(ok) > 1:
         labels = [b["label"] for b in ok]
@@ -184,17 +182,8 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
                         fontsize=7)
         fig.colorbar(im)
         ax.set_title(f"Top-{k} agreement between backends")
-        paths.append(_save(fig, out_dir / "overlap.png"))
+        paths.append(save(fig, out_dir / "overlap.png"))
     return paths
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def html_report(results: dict[str, Any], pngs: list[Path]) -> str:

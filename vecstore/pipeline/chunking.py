@@ -204,7 +204,9 @@ def token_chunker(embedder: Any, max_tokens: int | None = None, overlap: int = 3
 def char_chunker(max_chars: int = 1000, overlap: int = 100) -> Chunker:
     """Chunks of at most ``max_chars`` characters (words are the units of cutting)."""
 
-    def words(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return [[m.span() for m in re.finditer(r"\S+", t)] for t in texts]
+    return Chunker(max_chars, overlap, word_spans, lambda t: t[1] - t[0] + 1, "chars")
 
-    return Chunker(max_chars, overlap, words, lambda t: t[1] - t[0] + 1, "chars")
+
+def word_spans(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """Character spans of the whitespace-separated words of each text."""
+    return [[m.span() for m in re.finditer(r"\S+", t)] for t in texts]

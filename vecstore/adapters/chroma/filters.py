@@ -16,16 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import FilterError
-from ...filters import And, Cmp, Node, Not, Or
+from ...filters import And, Cmp, Node, Not, Or, type_tag
 
 TYPE_SUFFIX = ".vs_type"
 _RANGE_COMPLEMENT = {"$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
-
-
-def type_tag(value: Any) -> str:
-    if isinstance(value, bool):
-        return "b"
-    return "s" if isinstance(value, str) else "n"
 
 
 def with_type_tags(meta: dict[str, Any]) -> dict[str, Any] | None:

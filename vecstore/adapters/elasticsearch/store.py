@@ -129,9 +129,8 @@ class ElasticsearchCollection(Collection):
         self._bulk(rq.bulk_delete_actions(self.name, ids), ignore_missing=True)
 
     def _hit(self, raw: dict[str, Any]) -> Hit:
-        src = raw["_source"]
-        vector = np.asarray(src[rq.VECTOR_FIELD], dtype=np.float32) if rq.VECTOR_FIELD in src else None
-        return Hit(src["id"], rq.to_score(self.metric, raw["_score"]), src.get("text"), src.get("metadata") or {}, vector)
+        r = self._record(raw)
+        return Hit(r.id, rq.to_score(self.metric, raw["_score"]), r.text, r.metadata, r.vector)
 
     def _search(
         self,

@@ -25,16 +25,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...filters import And, Cmp, Node, Not, Or
+from ...filters import And, Cmp, Node, Not, Or, type_tag
 
 _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _COMPLEMENT = {"$ne": "$eq", "$nin": "$in"}
-
-
-def type_tag(value: Any) -> str:
-    if isinstance(value, bool):
-        return "b"
-    return "s" if isinstance(value, str) else "n"
 
 
 def type_tags(meta: dict[str, Any]) -> dict[str, str]:

@@ -182,13 +182,8 @@ class MilvusCollection(Collection):
                                       search_params={"params": search})
         out = []
         for row in results:
-            hits = []
-            for h in row:
-                e = h["entity"]
-                vector = np.asarray(e["vector"], dtype=np.float32) if include_vectors else None
-                hits.append(Hit(e["id"], to_score(self.metric, h["distance"]), e.get("text"), e.get("metadata") or {},
-                                vector))
-            out.append(hits)
+            records = [(self._record(h["entity"], include_vectors), h["distance"]) for h in row]
+            out.append([Hit(r.id, to_score(self.metric, d), r.text, r.metadata, r.vector) for r, d in records])
         return out
 
     def _record(self, row: dict[str, Any], include_vectors: bool) -> Record:
