@@ -6,9 +6,18 @@ import numpy as np
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (callers have rejected zero rows)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / norms).astype(np.float32, copy=False)
+    """Rows scaled to unit length (callers have rejected zero rows).
+
+    Computed in float64: in float32 the squared norm of ``[3e-23, 0, ...]``
+    underflows (its "unit" vector came out with norm 0.80) and that of
+    ``[1e-21, 2e-21, ...]`` loses digits (norm 1.000017)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    odd = (norms < 1e-18) | (norms > 1e18)  # 1/norm or the quotient leaves float32's normal range
+    out = x / np.where(odd, 1.0, norms)[:, None].astype(np.float32)
+    if odd.any():
+        out[odd] = x[odd].astype(np.float64) / norms[odd, None]
+    return out
 
 
 def scores(metric: str, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -16,17 +25,16 @@ def scores(metric: str, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 
     ``cosine`` expects both sides already unit-normalized.
     """
-    q = np.asarray(queries, dtype=np.float32)
-    x = np.asarray(vectors, dtype=np.float32)
-    dots = q @ x.T
     if metric in ("cosine", "dot"):
-        return dots
-    # l2: -|q - x|, in float64 so that near-identical vectors do not go negative
-    sq = (
-        np.einsum("ij,ij->i", q.astype(np.float64), q.astype(np.float64))[:, None]
-        + np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64))[None, :]
-        - 2.0 * dots.astype(np.float64)
-    )
+        q = np.asarray(queries, dtype=np.float32)
+        x = np.asarray(vectors, dtype=np.float32)
+        return (q @ x.T).astype(np.float64)
+    # l2: -|q - x| as |q|² + |x|² - 2 q·x, all in float64 (products of float32
+    # values are exact there): with q·x in float32 a stored vector scored -0.0006
+    # against itself
+    q64 = np.asarray(queries, dtype=np.float64)
+    x64 = np.asarray(vectors, dtype=np.float64)
+    sq = np.einsum("ij,ij->i", q64, q64)[:, None] + np.einsum("ij,ij->i", x64, x64)[None, :] - 2.0 * (q64 @ x64.T)
     return -np.sqrt(np.maximum(sq, 0.0))
 
 

@@ -11,7 +11,9 @@ Syntax::
 Operators ``$eq $ne $gt $gte $lt $lte $in $nin``; combinators ``$and $or``
 (non-empty lists) and ``$not`` (one filter).  Values are ``str``, ``int``,
 ``float`` or ``bool``; ``$gt``/``$gte``/``$lt``/``$lte`` take numbers only;
-``$in``/``$nin`` take a non-empty list.
+``$in``/``$nin`` take a non-empty list.  Field names follow the metadata key
+rule (:data:`vecstore.types.KEY_RULE`), integers lie within ±(2**53 - 1) and
+strings are valid Unicode without NUL, as in stored metadata.
 
 Semantics, the same on every backend (MongoDB's):
 
@@ -38,6 +40,7 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 from .errors import FilterError
+from .types import KEY_RULE, MAX_SAFE_INT, is_metadata_key, string_problem
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
@@ -118,8 +121,8 @@ def _join(kind: type[And] | type[Or], items: tuple[Node, ...]) -> Node:
 
 
 def _parse_field(field: str, spec: Any, negate: bool) -> Node:
-    if not field or "." in field:
-        raise FilterError(f"invalid field name {field!r}: non-empty, without '.'")
+    if not is_metadata_key(field):
+        raise FilterError(f"invalid field name {field!r}: metadata keys are {KEY_RULE}")
     if isinstance(spec, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in spec):
         if not all(isinstance(k, str) and k.startswith("$") for k in spec):
             raise FilterError(f"field {field!r}: do not mix operators and plain keys in {spec!r}")
@@ -161,6 +164,12 @@ def _check_scalar(field: str, op: str, v: Any) -> None:
         )
     if isinstance(v, float) and not math.isfinite(v):
         raise FilterError(f"{op} on field {field!r}: {v!r} is not a finite number")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_SAFE_INT:
+        raise FilterError(f"{op} on field {field!r}: {v} is beyond ±(2**53 - 1), which metadata cannot hold")
+    if isinstance(v, str):
+        problem = string_problem(v)
+        if problem:
+            raise FilterError(f"{op} on field {field!r}: the value {v[:60]!r} {problem}")
 
 
 def type_tag(value: Any) -> str:
@@ -169,6 +178,13 @@ def type_tag(value: Any) -> str:
     if isinstance(value, bool):
         return "b"
     return "s" if isinstance(value, str) else "n"
+
+
+def cache_key(node: Node | None) -> str:
+    """A key for caching a filter's result.  Nodes compare with ``==``, which holds
+    ``True == 1 == 1.0``: a cache keyed by the node itself would answer ``{"x": 1}``
+    with the records holding ``True``.  ``repr`` keeps every value's type."""
+    return repr(node)
 
 
 def fields(node: Node | None) -> set[str]:

@@ -7,9 +7,14 @@ backend exception into the :mod:`vecstore.errors` tree.  Adapters never
 re-validate, and they receive only well-formed data:
 
 * ids are non-empty ``str``, unique within a batch;
+* every string (id, text, metadata key and value) is valid Unicode without
+  NUL (:func:`vecstore.types.string_problem`);
 * vectors are C-contiguous ``float32`` of shape ``(n, dim)``, finite, and
-  unit-length for ``cosine`` collections;
-* metadata values are ``str``, ``int``, ``float`` (finite) or ``bool``;
+  unit-length for ``cosine`` collections (normalised in float64, so tiny
+  vectors keep unit length);
+* metadata keys are portable (:data:`vecstore.types.KEY_RULE`); values are
+  ``str``, ``int`` (within ±(2**53 - 1)), ``float`` (finite; ``-0.0`` becomes
+  ``0.0``) or ``bool``;
 * filters are parsed trees in negation normal form (:mod:`vecstore.filters`).
 """
 
@@ -40,6 +45,8 @@ from .errors import (
 )
 from .types import (
     INDEX_TYPES,
+    KEY_RULE,
+    MAX_SAFE_INT,
     METRICS,
     Capabilities,
     CollectionSettings,
@@ -47,12 +54,13 @@ from .types import (
     Metadata,
     Record,
     check_collection_name,
+    is_metadata_key,
+    string_problem,
 )
 from .url import ConnectionSpec, parse_url
 
 __all__ = ["Batch", "Collection", "VectorStore"]
 
-_INT64 = 2**63
 # Exception class names that mean "could not reach the server", across the
 # HTTP stacks the SDKs use (httpx, urllib3, requests, elastic-transport, grpc).
 _UNREACHABLE_NAMES = {
@@ -583,7 +591,7 @@ class Collection(abc.ABC):
         if not np.isfinite(arr).all():
             raise InvalidInputError("query vector contains NaN or infinity")
         if self.metric == "cosine":
-            if (np.linalg.norm(arr, axis=1) == 0).any():
+            if not arr.any(axis=1).all():
                 raise InvalidInputError("a zero query vector has no cosine similarity")
             arr = _numeric.normalize(arr)
         return np.ascontiguousarray(arr)
@@ -613,10 +621,10 @@ class Collection(abc.ABC):
         if not (len(texts) == len(metadata) == n):
             raise InvalidInputError(f"ids ({n}), texts ({len(texts)}) and metadata ({len(metadata)}) differ in length")
         arr = self._vectors(vectors, ids)
-        for i in range(n):
-            _check_id(ids[i])
-            if texts[i] is not None and not isinstance(texts[i], str):
-                raise InvalidInputError(f"record {ids[i]!r}: text must be a str or None, not {type(texts[i]).__name__}")
+        _check_ids(ids)
+        if not _plain_strings([t for t in texts if t is not None]):
+            for id_, text in zip(ids, texts):
+                _check_text(id_, text)
         metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
         # the same id twice in one call: the last one wins, as in sequential upserts
         last = {id_: i for i, id_ in enumerate(ids)}
@@ -655,10 +663,10 @@ class Collection(abc.ABC):
             bad = ids[int(np.argmin(finite))]
             raise InvalidInputError(f"record {bad!r}: vector contains NaN or infinity")
         if self.metric == "cosine" and n:
-            norms = np.linalg.norm(arr, axis=1)
-            if (norms == 0).any():
-                bad = ids[int(np.argmin(norms))]
-                raise InvalidInputError(f"record {bad!r}: a zero vector has no cosine similarity")
+            zero = ~arr.any(axis=1)
+            if zero.any():
+                bad = ids[int(np.argmax(zero))]
+                raise InvalidInputError(f"record {_short(bad)}: a zero vector has no cosine similarity")
             arr = _numeric.normalize(arr)
         return np.ascontiguousarray(arr, dtype=np.float32)
 
@@ -735,13 +743,45 @@ class Collection(abc.ABC):
 def _check_id(id_: Any) -> str:
     if not isinstance(id_, str) or not id_:
         raise InvalidInputError(f"record ids must be non-empty strings, got {id_!r}")
+    problem = string_problem(id_)
+    if problem:
+        raise InvalidInputError(f"record id {_short(id_)} {problem}")
     return id_
+
+
+def _short(text: str) -> str:
+    """A string for an error message: ``repr`` (escapes surrogates and NUL), cut at 60 characters."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "…"
 
 
 def _check_ids(ids: Iterable[str]) -> list[str]:
     if isinstance(ids, str):
         raise InvalidInputError("pass a list of ids, not a single string")
-    return [_check_id(i) for i in ids]
+    ids = list(ids)
+    if not (_plain_strings(ids) and all(ids)):
+        for id_ in ids:
+            _check_id(id_)
+    return ids
+
+
+def _plain_strings(values: list[Any]) -> bool:
+    """Whether every value is an ASCII ``str`` without NUL, checked in one pass in C
+    (the common case; anything else goes through the per-value checks)."""
+    try:
+        joined = "".join(values)
+    except TypeError:
+        return False
+    return joined.isascii() and "\x00" not in joined
+
+
+def _check_text(id_: str, text: Any) -> None:
+    if text is None:
+        return
+    if not isinstance(text, str):
+        raise InvalidInputError(f"record {_short(id_)}: text must be a str or None, not {type(text).__name__}")
+    problem = string_problem(text)
+    if problem:
+        raise InvalidInputError(f"record {_short(id_)}: text {problem}")
 
 
 def _check_metadata(id_: str, meta: Mapping[str, Any] | None) -> Metadata:
@@ -751,25 +791,53 @@ def _check_metadata(id_: str, meta: Mapping[str, Any] | None) -> Metadata:
         raise InvalidInputError(f"record {id_!r}: metadata must be a dict, not {type(meta).__name__}")
     out: Metadata = {}
     for key, value in meta.items():
-        if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
-            raise InvalidInputError(
-                f"record {id_!r}: metadata key {key!r} must be a non-empty str without '.' or a leading '$'"
-            )
-        if isinstance(value, (bool, str)):
+        if key not in _GOOD_KEYS:
+            if not is_metadata_key(key):
+                raise InvalidInputError(f"record {_short(id_)}: invalid metadata key {key!r}: use {KEY_RULE}")
+            if len(_GOOD_KEYS) < 10_000:
+                _GOOD_KEYS.add(key)
+        kind = type(value)  # exact types first: this runs once per value of every upsert
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                problem = string_problem(value)
+                if problem:
+                    raise InvalidInputError(f"record {_short(id_)}: metadata {key!r} {problem}")
             out[key] = value
-        elif isinstance(value, np.bool_):
-            out[key] = bool(value)
-        elif isinstance(value, (int, np.integer)):
-            if not -_INT64 <= int(value) < _INT64:
-                raise InvalidInputError(f"record {id_!r}: metadata {key!r}={value} does not fit in 64 bits")
-            out[key] = int(value)
-        elif isinstance(value, (float, np.floating)):
+        elif kind is int:
+            if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+                raise InvalidInputError(_big_int(id_, key, value))
+            out[key] = value
+        elif kind is float:
             if not math.isfinite(value):
-                raise InvalidInputError(f"record {id_!r}: metadata {key!r} is {value}, not a finite number")
-            out[key] = float(value)
+                raise InvalidInputError(f"record {_short(id_)}: metadata {key!r} is {value}, not a finite number")
+            out[key] = value + 0.0  # -0.0 is stored as 0.0 everywhere (Chroma cannot keep the sign)
+        elif kind is bool:
+            out[key] = value
         else:
-            raise InvalidInputError(
-                f"record {id_!r}: metadata {key!r} has type {type(value).__name__};"
-                " values must be str, int, float or bool"
-            )
+            out[key] = _check_other_value(id_, key, value)
     return out
+
+
+#: Metadata keys already checked against the rule (bounded; keys repeat across records).
+_GOOD_KEYS: set[str] = set()
+
+
+def _big_int(id_: str, key: str, value: int) -> str:
+    return (f"record {_short(id_)}: metadata {key!r}={value} is beyond ±(2**53 - 1), where some backends"
+            " compare integers as doubles; store it as a string or a float")
+
+
+def _check_other_value(id_: str, key: str, value: Any) -> Any:
+    """Subclasses and numpy scalars: the slow path of :func:`_check_metadata`."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        return _check_metadata(id_, {key: str(value)})[key]
+    if isinstance(value, (int, np.integer)):
+        return _check_metadata(id_, {key: int(value)})[key]
+    if isinstance(value, (float, np.floating)):
+        return _check_metadata(id_, {key: float(value)})[key]
+    raise InvalidInputError(
+        f"record {_short(id_)}: metadata {key!r} has type {type(value).__name__};"
+        " values must be str, int, float or bool"
+    )

@@ -48,6 +48,35 @@ def check_collection_name(name: object) -> str:
     return name
 
 
+# A portable metadata key: every backend stores it and filters on it without
+# quoting rules (Qdrant's key paths, Chroma's reserved ``chroma:``/``#`` keys,
+# Milvus and Elasticsearch field paths all accept it unchanged).
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+KEY_RULE = "1 to 64 characters: ASCII letters, digits, '_' and '-', starting with a letter or '_'"
+
+#: Integers are exact on every backend up to this magnitude (2**53 - 1); beyond it
+#: some engines compare them as doubles, so larger ones are refused.
+MAX_SAFE_INT = 2**53 - 1
+
+
+def is_metadata_key(key: object) -> bool:
+    return isinstance(key, str) and _KEY_RE.match(key) is not None
+
+
+def string_problem(value: str) -> str | None:
+    """Why a string cannot be stored on every backend, or ``None``: it must be valid
+    Unicode (no lone surrogate, which UTF-8 cannot encode) and hold no NUL character
+    (PostgreSQL and Milvus cannot store one)."""
+    if "\x00" in value:
+        return f"contains a NUL character at position {value.index(chr(0))}"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"is not valid Unicode (lone surrogate at position {exc.start})"
+    return None
+
+
 @dataclasses.dataclass
 class Record:
     """One stored item. ``vector`` is a float32 array once read back."""
