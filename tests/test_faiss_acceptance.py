@@ -99,7 +99,9 @@ def test_reopen_in_new_process_without_pickle(tmp_path, index):
     assert [h[0] for h in after["hits"]] == [h[0] for h in before]
     np.testing.assert_allclose([h[1] for h in after["hits"]], [h[1] for h in before], atol=1e-5)
     files = sorted(os.listdir(tmp_path / "store" / "c"))
-    assert files == sorted(["manifest.json", f"index-{_gen(tmp_path)}.faiss", f"records-{_gen(tmp_path)}.jsonl"])
+    gen = _gen(tmp_path)
+    assert files == sorted(["manifest.json", f"index-{gen}.faiss", f"records-{gen}.jsonl", f"wal-{gen}.log"])
+    assert (tmp_path / "store" / "c" / f"wal-{gen}.log").stat().st_size == 0  # close() folded the log
     for path in (tmp_path / "store").rglob("*"):
         if path.is_file():
             head = path.read_bytes()[:2]
@@ -149,11 +151,12 @@ def test_crash_during_save_keeps_last_complete_generation(tmp_path, monkeypatch)
     monkeypatch.setattr(persist, "_write_json", real)
     with vecstore.connect(url) as again:
         col = again.collection("c")
-        assert col.count() == 1 and [r.id for r in col.get(["a", "b"])] == ["a"]
+        # the last complete generation holds "a"; its write-ahead log still holds "b"
+        assert col.count() == 2 and [r.id for r in col.get(["a", "b"])] == ["a", "b"]
         col.upsert([{"id": "c", "vector": [1, 1, 1, 1]}])
     with vecstore.connect(url) as again:
-        assert again.collection("c").count() == 2
-    assert len(os.listdir(tmp_path / "s" / "c")) == 3  # leftovers of the crash were cleaned up
+        assert again.collection("c").count() == 3
+    assert len(os.listdir(tmp_path / "s" / "c")) == 4  # manifest, index, records, log: leftovers cleaned up
 
 
 def test_second_client_on_same_directory_is_refused(tmp_path):

@@ -6,12 +6,19 @@
   and its file names, the next free label and the labels removed from an HNSW
   graph but not yet rebuilt away;
 * ``index-<g>.faiss`` — ``faiss.write_index`` of the ``IndexIDMap2``;
-* ``records-<g>.jsonl`` — one JSON object per record: label, id, text, metadata.
+* ``records-<g>.jsonl`` — one JSON object per record: label, id, text, metadata;
+* ``wal-<g>.log`` — the writes acknowledged since generation ``g`` was saved
+  (:mod:`.wal`), replayed on open.
 
-A save writes generation ``g+1`` to temporary files, fsyncs and renames them,
-then atomically replaces the manifest, and only then deletes generation ``g``.
-A crash at any point leaves a manifest that names a complete generation;
-files of an unfinished generation are ignored and cleaned up on the next save.
+Every ``upsert``/``delete`` is appended to the log and fsync-ed before it
+returns, so a process killed at any moment loses nothing it acknowledged.
+``flush()``, ``close()`` and a log grown past the size of the snapshot (at
+least :data:`FOLD_MIN_BYTES`) fold the log into a new generation: a save writes
+generation ``g+1`` to temporary files, fsyncs and renames them, then atomically
+replaces the manifest, and only then deletes generation ``g`` and its log.  A
+crash at any point leaves a manifest that names a complete generation and its
+log; files of an unfinished generation are ignored and cleaned up on the next
+save.
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ import faiss as _faiss
 
 from ...errors import BackendError
 from ...types import CollectionSettings
+from . import wal
 
 # faiss's bundled stubs miss most of its SWIG API (SearchParametersHNSW, get_xb, ...)
 faiss: Any = _faiss
 
 FORMAT = "vecstore.faiss"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added the write-ahead log; version 1 (no log) still opens
 MANIFEST = "manifest.json"
+#: A log smaller than this is never folded early (only by flush/close).
+FOLD_MIN_BYTES = 64 << 20
 
 S = TypeVar("S")
 
@@ -47,7 +57,7 @@ def _read_manifest(path: str) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot read {path}/{MANIFEST}: {exc}", backend="faiss") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in (1, FORMAT_VERSION):
         raise BackendError(
             f"{path} is not a vecstore Faiss collection of format version {FORMAT_VERSION}", backend="faiss"
         )
@@ -92,7 +102,7 @@ def save(path: str, state: Any) -> None:
     os.makedirs(path, exist_ok=True)
     old = _read_manifest(path)
     gen = (old["generation"] + 1) if old else 1
-    files = {"index": f"index-{gen}.faiss", "records": f"records-{gen}.jsonl"}
+    files = {"index": f"index-{gen}.faiss", "records": f"records-{gen}.jsonl", "wal": f"wal-{gen}.log"}
     _write_atomic(os.path.join(path, files["index"]), lambda tmp: faiss.write_index(state.index, tmp))
 
     def write_records(tmp: str) -> None:
@@ -116,9 +126,23 @@ def save(path: str, state: Any) -> None:
     _write_json(os.path.join(path, MANIFEST), manifest)
     _fsync_dir(path)
     state.saved_version = state.version
-    for name in os.listdir(path):  # earlier generations and leftovers of a crash
+    state.snapshot_bytes = sum(os.path.getsize(os.path.join(path, files[k])) for k in ("index", "records"))
+    _open_log(path, files["wal"], state)
+    for name in os.listdir(path):  # earlier generations and their logs, leftovers of a crash
         if name not in files.values() and name != MANIFEST:
             os.unlink(os.path.join(path, name))
+
+
+def _open_log(path: str, name: str, state: Any) -> None:
+    if state.wal is not None:
+        state.wal.close()
+    state.wal = wal.Writer(os.path.join(path, name))
+    _fsync_dir(path)  # the log's directory entry is durable before the first acknowledged write
+
+
+def should_fold(state: Any) -> bool:
+    """Whether the log has grown enough to be folded into a new generation."""
+    return state.wal is not None and state.wal.size > max(FOLD_MIN_BYTES, state.snapshot_bytes)
 
 
 def write_settings(path: str, settings: CollectionSettings) -> None:
@@ -153,4 +177,12 @@ def load(path: str, make_state: Callable[..., S]) -> S:
     if len(state.rows) != manifest["count"]:
         raise BackendError(f"{path}: records file has {len(state.rows)} records, manifest says {manifest['count']}", backend="faiss")
     state.saved_version = state.version
+    state.snapshot_bytes = sum(os.path.getsize(os.path.join(path, files[k])) for k in ("index", "records"))
+    log = files.get("wal")
+    if log is None:  # format version 1: start a log by saving in the current format
+        save(path, state)
+        return state
+    for entry in wal.read(os.path.join(path, log)):
+        state.apply(entry)
+    _open_log(path, log, state)
     return state

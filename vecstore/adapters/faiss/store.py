@@ -25,8 +25,12 @@ search returns ``k`` hits whenever ``k`` records match.  Small allowed sets
 numpy over the stored vectors, which is exact; so is any query the graph
 answers short.
 
-The store is thread-safe (one lock per collection).  See :mod:`.persist` for
-the on-disk format (no pickle).
+The store is thread-safe (one lock per collection).  On a directory store
+every ``upsert``/``delete`` is in a write-ahead log, fsync-ed, before it
+returns: a process killed at any moment, or one that never calls ``close()``,
+loses nothing it acknowledged.  See :mod:`.persist` for the on-disk format (no
+pickle).  One client per directory: a second one, in this process or another,
+raises :class:`~vecstore.errors.StoreLockedError`.
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ import numpy as np
 
 from ... import _numeric
 from ...errors import StoreLockedError
-from ...filters import Node, matches
+from ...filters import Node, cache_key, matches
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
-from . import persist
+from . import persist, wal
 
 # faiss's bundled stubs miss most of its SWIG API (SearchParametersHNSW, get_xb, ...)
 faiss: Any = _faiss
@@ -75,7 +79,10 @@ class _State:
         self.version = 0
         self.saved_version = -1
         self.lock = threading.RLock()
-        self._filter_cache: tuple[Node, int, np.ndarray] | None = None
+        self._filter_cache: tuple[str, int, np.ndarray] | None = None
+        #: the write-ahead log of a persisted collection (see .persist); None in memory
+        self.wal: wal.Writer | None = None
+        self.snapshot_bytes = 0
 
     @property
     def hnsw(self) -> bool:
@@ -110,14 +117,43 @@ class _State:
         self.version += 1
 
     def allowed(self, node: Node) -> np.ndarray:
+        key = cache_key(node)  # typed: {"x": 1} must not reuse the answer to {"x": True}
         cache = self._filter_cache
-        if cache is not None and cache[0] == node and cache[1] == self.version:
+        if cache is not None and cache[0] == key and cache[1] == self.version:
             return cache[2]
         labels = np.fromiter(
             (label for label, row in self.rows.items() if matches(node, row[2])), dtype=np.int64
         )
-        self._filter_cache = (node, self.version, labels)
+        self._filter_cache = (key, self.version, labels)
         return labels
+
+    def write(self, entry: wal.Entry) -> None:
+        """Log a write (durable when this returns), then apply it."""
+        if self.wal is not None:
+            self.wal.append(entry)
+        self.apply(entry)
+
+    def apply(self, entry: wal.Entry) -> None:
+        """Apply a write to memory: the same code for a new write and a replayed one."""
+        if entry.op == "delete":
+            labels = [self.labels.pop(i) for i in entry.ids if i in self.labels]
+            for label in labels:
+                del self.rows[label]
+            self.remove(labels)
+        else:
+            assert entry.vectors is not None and entry.texts is not None and entry.metadata is not None
+            replaced = [self.labels[i] for i in entry.ids if i in self.labels]
+            for label in replaced:
+                del self.rows[label]
+            self.remove(replaced)  # may rebuild the graph from self.rows: drop them first
+            new = np.arange(self.next_label, self.next_label + len(entry.ids), dtype=np.int64)
+            self.index.add_with_ids(entry.vectors, new)
+            self.next_label += len(entry.ids)
+            labels = new.tolist()
+            self.labels.update(zip(entry.ids, labels))
+            self.rows.update(zip(labels, zip(entry.ids, entry.texts, entry.metadata)))
+            self.maybe_train()
+        self.version += 1
 
     def remove(self, labels: list[int]) -> None:
         if not labels:
@@ -203,6 +239,9 @@ class FaissStore(VectorStore):
         try:
             self._flush()
         finally:
+            for state in self._states.values():
+                if state.wal is not None:
+                    state.wal.close()
             self._states = {}
             if self._lockfile is not None:
                 atexit.unregister(self._atexit)
@@ -259,7 +298,10 @@ class FaissStore(VectorStore):
         return list(names)
 
     def _drop_collection(self, name: str) -> bool:
-        existed = self._states.pop(name, None) is not None
+        state = self._states.pop(name, None)
+        existed = state is not None
+        if state is not None and state.wal is not None:
+            state.wal.close()
         if self.spec.mode == "path" and os.path.isdir(self._dir(name)):
             shutil.rmtree(self._dir(name))
             existed = True
@@ -281,37 +323,29 @@ class FaissCollection(Collection):
         return frozenset({"hnsw": {"ef_search"}, "ivf": {"nprobe"}}.get(self.index, set()))
 
     def _optimize(self) -> None:
-        with self._s.lock:
-            self._s.maybe_train(force=True)
+        s = self._s
+        with s.lock:
+            trained = s.ivf
+            s.maybe_train(force=True)
+            if s.wal is not None and s.ivf and not trained:  # training is not in the log: save it
+                persist.save(self.store._dir(self.name), s)  # type: ignore[attr-defined]
 
     def __init__(self, store: FaissStore, state: _State) -> None:
         super().__init__(store, state.settings)
         self._s = state
 
     def _upsert(self, batch: Batch) -> None:
-        s = self._s
-        with s.lock:
-            replaced = [s.labels[i] for i in batch.ids if i in s.labels]
-            for label in replaced:
-                del s.rows[label]
-            s.remove(replaced)  # may rebuild the graph from s.rows: drop them first
-            new = np.arange(s.next_label, s.next_label + len(batch), dtype=np.int64)
-            s.index.add_with_ids(batch.vectors, new)
-            s.next_label += len(batch)
-            for label, id_, text, meta in zip(new.tolist(), batch.ids, batch.texts, batch.metadata):
-                s.labels[id_] = label
-                s.rows[label] = (id_, text, meta)
-            s.version += 1
-            s.maybe_train()
+        self._write(wal.Entry("upsert", batch.ids, batch.vectors, batch.texts, batch.metadata))
 
     def _delete(self, ids: list[str]) -> None:
+        self._write(wal.Entry("delete", ids))
+
+    def _write(self, entry: wal.Entry) -> None:
         s = self._s
         with s.lock:
-            labels = [s.labels.pop(i) for i in ids if i in s.labels]
-            for label in labels:
-                del s.rows[label]
-            s.remove(labels)
-            s.version += 1
+            s.write(entry)
+            if persist.should_fold(s):
+                persist.save(self.store._dir(self.name), s)  # type: ignore[attr-defined]
 
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         s = self._s
