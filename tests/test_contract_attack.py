@@ -253,3 +253,13 @@ def test_item4_a_refused_surrogate_does_not_poison_a_faiss_directory(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"
     assert not any(name.endswith(".tmp") or ".tmp-" in name for name in os.listdir(tmp_path / "store" / "c"))
+
+
+def test_item12_threads_opening_one_new_collection_create_it_once(store):
+    """Item 12: check-then-create is atomic per store, so racing threads all get the one collection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        cols = list(pool.map(lambda i: store.collection("race", dim=2), range(8)))
+    cols[0].upsert([{"id": "a", "vector": [1, 0]}])
+    assert all(c.count() == 1 for c in cols) and store.list_collections() == ["race"]

@@ -184,25 +184,26 @@ class VectorStore(abc.ABC):
             raise UnsupportedOperationError(
                 f"{self.backend} has no {index!r} index; it has {', '.join(self.index_types)}"
             )
-        existing = self._call("open collection", self._read_settings, name)
-        if existing is not None:
-            _check_same(existing, dim, metric, index, index_options)
-            return self._call("open collection", self._open_collection, existing)
-        if dim is None:
-            raise CollectionNotFoundError(
-                f"collection {name!r} does not exist in {self.backend} ({self.url}); pass dim= to create it"
+        with self._lock:  # check-then-create is one step for the threads sharing this store
+            existing = self._call("open collection", self._read_settings, name)
+            if existing is not None:
+                _check_same(existing, dim, metric, index, index_options)
+                return self._call("open collection", self._open_collection, existing)
+            if dim is None:
+                raise CollectionNotFoundError(
+                    f"collection {name!r} does not exist in {self.backend} ({self.url}); pass dim= to create it"
+                )
+            settings = CollectionSettings(
+                name=name,
+                dim=dim,
+                metric=metric or "cosine",
+                index=index or self.index_types[0],
+                index_options=dict(index_options),
+                info=dict(info or {}),
             )
-        settings = CollectionSettings(
-            name=name,
-            dim=dim,
-            metric=metric or "cosine",
-            index=index or self.index_types[0],
-            index_options=dict(index_options),
-            info=dict(info or {}),
-        )
-        self._check_index_options(settings)
-        self._call("create collection", self._create_collection, settings)
-        return self._call("open collection", self._open_collection, settings)
+            self._check_index_options(settings)
+            self._call("create collection", self._create_collection, settings)
+            return self._call("open collection", self._open_collection, settings)
 
     def get_collection(self, name: str) -> Collection:
         """Open an existing collection; raises :class:`CollectionNotFoundError`."""
