@@ -5,7 +5,11 @@ payload layout, score conversion and the filter compiler.
   record's id maps to ``uuid5(NAMESPACE, id)`` (deterministic) and the
   original id is kept in the payload; get and delete go through the same map.
 * **Payload.** ``{"id": ..., "text": ..., "metadata": {...}}``; filters address
-  ``metadata.<field>``, so user keys never collide with ours.
+  ``metadata.<field>``, so user keys never collide with ours.  Metadata keys
+  follow :data:`vecstore.types.KEY_RULE`, whose characters (ASCII letters,
+  digits, ``_``, ``-``) are plain key characters in Qdrant's JSON path syntax
+  (qdrant-client's local parser and Qdrant's engine alike), so the path needs
+  no quoting; ``payload_indexes`` fields are held to the same rule.
 * **Scores.** Qdrant's scores are already "higher is better" for Cosine
   (cosine similarity) and Dot (inner product); for Euclid it reports the
   distance (not squared), smaller first, so the score is its negative.
@@ -25,13 +29,30 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ConfigError
 from ...filters import And, Cmp, Node, Not, Or
-from ...types import Hit, Record
+from ...types import KEY_RULE, Hit, Record, is_metadata_key
 
 #: Namespace of the UUIDv5 point ids (fixed forever: changing it orphans stored data).
 NAMESPACE = uuid.UUID("6f0d3c52-3b8e-5a3e-9a57-7665637374f0")
 SETTINGS_KEY = "vecstore"
 _RANGE_ARG = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+
+
+#: Kinds of ``payload_indexes`` (Qdrant's payload schema types).
+PAYLOAD_INDEX_KINDS = ("keyword", "integer", "float", "bool")
+
+
+def check_payload_indexes(options: dict[str, Any]) -> None:
+    """Refuse a malformed ``payload_indexes`` option before anything is created."""
+    indexes = options.get("payload_indexes") or {}
+    if not isinstance(indexes, dict):
+        raise ConfigError(f"payload_indexes must be a dict of field: kind, not {type(indexes).__name__}")
+    for field, kind in indexes.items():
+        if not is_metadata_key(field):
+            raise ConfigError(f"payload_indexes: invalid field name {field!r}: metadata keys are {KEY_RULE}")
+        if kind not in PAYLOAD_INDEX_KINDS:
+            raise ConfigError(f"payload_indexes: unknown kind {kind!r} for {field!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}")
 
 
 def point_id(id_: str) -> str:

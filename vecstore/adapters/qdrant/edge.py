@@ -6,15 +6,19 @@ Each collection is one Edge shard in ``DIR/<name>/shard`` with its vecstore
 settings beside it in ``DIR/<name>/settings.json`` (written atomically).  A
 shard holds a write-ahead-log lock, so a second client on the same collection
 raises :class:`StoreLockedError`.  Writes are applied when ``update`` returns;
-``close()`` flushes.  New points land in appendable segments that are searched
-by full scan until :meth:`Collection.optimize` builds the HNSW graph (the
-comparison tools call it after ingesting).
+``close()`` flushes.  Edge shards are thread-safe; the store's lock guards its
+table of open shards, so threads opening one collection at once share one
+shard instead of tripping over its lock.  New points land in appendable
+segments that are searched by full scan until :meth:`Collection.optimize`
+builds the HNSW graph (the comparison tools call it after ingesting).
 
 Options as for ``qdrant://`` (``m``, ``ef_construction``, ``ef_search``,
 ``indexing_threshold``, ``payload_indexes`` — index the fields you filter on,
-or filtered HNSW searches lose recall), plus ``full_scan_threshold`` (KB; segments smaller than
-this are scanned, not searched by graph).  Ids, payload, scores and filters
-are shared with the qdrant-client adapter (:mod:`.common`).
+or filtered HNSW searches lose recall; an ``integer`` index skips float
+values, so index a field holding both as ``float``), plus
+``full_scan_threshold`` (KB; segments smaller than this are scanned, not
+searched by graph).  Ids, payload, scores and filters are shared with the
+qdrant-client adapter (:mod:`.common`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ...errors import StoreLockedError, VecstoreError
 from ...filters import Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
-from .common import Models, compile_filter, payload, point_id, to_hit, to_record
+from .common import Models, check_payload_indexes, compile_filter, payload, point_id, to_hit, to_record
 
 DISTANCES = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}
 MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True)
@@ -61,6 +65,10 @@ class QdrantEdgeStore(VectorStore):
         assert self.spec.path is not None
         os.makedirs(self.spec.path, exist_ok=True)
         self._shards: dict[str, Any] = {}
+
+    def _check_index_options(self, settings: CollectionSettings) -> None:
+        super()._check_index_options(settings)
+        check_payload_indexes(settings.index_options)
 
     def _close(self) -> None:
         for shard in self._shards.values():
@@ -118,7 +126,10 @@ class QdrantEdgeStore(VectorStore):
     def _shard(self, name: str) -> Any:
         shard = self._shards.get(name)
         if shard is None:
-            shard = self._shards[name] = qe.EdgeShard.load(os.path.join(self._dir(name), "shard"))
+            with self._lock:  # two threads loading one shard: the second would find it locked
+                shard = self._shards.get(name)
+                if shard is None:
+                    shard = self._shards[name] = qe.EdgeShard.load(os.path.join(self._dir(name), "shard"))
         return shard
 
     def _open_collection(self, settings: CollectionSettings) -> Collection:
@@ -129,7 +140,8 @@ class QdrantEdgeStore(VectorStore):
         return [n for n in os.listdir(self.spec.path) if os.path.isfile(os.path.join(self._dir(n), SETTINGS_FILE))]
 
     def _drop_collection(self, name: str) -> bool:
-        shard = self._shards.pop(name, None)
+        with self._lock:
+            shard = self._shards.pop(name, None)
         if shard is not None:
             shard.close()
         if not os.path.isdir(self._dir(name)):

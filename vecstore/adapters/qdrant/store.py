@@ -12,7 +12,9 @@ before Qdrant builds HNSW; its default is 10000). ``index="flat"`` sets
 ``m=0``: no graph, every search a full scan.
 
 Local mode is qdrant-client's pure-Python engine: the same API, searched by
-brute force (so always exact), one client per directory.  Writes wait for
+brute force (so always exact), one client per directory.  It is not
+thread-safe, so a local-mode store serialises its client calls with one lock
+(a server client is thread-safe and takes none).  Writes wait for
 acknowledgement, so a search right after an upsert sees it.  ``exact=True``
 is Qdrant's own exact search.  Ids, payload, scores and filters: see
 :mod:`.common`.
@@ -20,9 +22,10 @@ is Qdrant's own exact search.  Ids, payload, scores and filters: see
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -32,7 +35,16 @@ from ...filters import Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import as_bool, option
-from .common import SETTINGS_KEY, Models, compile_filter, payload, point_id, to_hit, to_record
+from .common import (
+    SETTINGS_KEY,
+    Models,
+    check_payload_indexes,
+    compile_filter,
+    payload,
+    point_id,
+    to_hit,
+    to_record,
+)
 
 DISTANCES = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT, "l2": models.Distance.EUCLID}
 HNSW_OPTIONS = frozenset({"m", "ef_construction", "ef_search", "payload_indexes", "indexing_threshold"})
@@ -45,6 +57,29 @@ _SCHEMA = {
 }
 
 
+class _Serialised:
+    """A client whose every method call holds one lock: qdrant-client's local mode
+    is not thread-safe (threads sharing it raised IndexError and broadcast errors;
+    issue 13 item 12).  Results are copies, so they outlive the lock safely."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self._target = client
+        self._mutex = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._target, name)
+        if not callable(method):
+            return method
+        mutex = self._mutex
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with mutex:
+                return method(*args, **kwargs)
+
+        self.__dict__[name] = locked  # later look-ups find it without __getattr__
+        return locked
+
+
 class QdrantStore(VectorStore):
     backend = "qdrant"
     index_types = ("hnsw", "flat")
@@ -55,9 +90,12 @@ class QdrantStore(VectorStore):
     def _connect(self) -> None:
         spec = self.spec
         if spec.mode == "memory":
-            self._client = QdrantClient(location=":memory:")
+            self._client = cast(QdrantClient, _Serialised(QdrantClient(location=":memory:")))
         elif spec.mode == "path":
-            self._client = QdrantClient(path=spec.path)
+            # calls are serialised, so SQLite's same-thread check (where SQLite
+            # is built THREADSAFE=2, e.g. on macOS) only gets in the way
+            client = QdrantClient(path=spec.path, force_disable_check_same_thread=True)
+            self._client = cast(QdrantClient, _Serialised(client))
         else:
             self._client = QdrantClient(
                 host=spec.host,
@@ -72,6 +110,10 @@ class QdrantStore(VectorStore):
 
     def _close(self) -> None:
         self._client.close()
+
+    def _check_index_options(self, settings: CollectionSettings) -> None:
+        super()._check_index_options(settings)
+        check_payload_indexes(settings.index_options)
 
     def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
         text = str(exc)
