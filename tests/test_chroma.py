@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import uuid
 
 import numpy as np
 import pytest
 
 import vecstore
+from vecstore.filters import matches, parse
 from vecstore.testing.conformance import ConformanceSuite
 
 pytest.importorskip("chromadb", reason="chromadb is not installed: pip install 'vecstore[chroma]'")
@@ -103,3 +107,198 @@ def test_token_is_not_in_errors():
     with pytest.raises(vecstore.BackendUnavailableError) as err:
         vecstore.connect("chroma://u:s3cret@127.0.0.1:1", timeout=2).list_collections()
     assert "s3cret" not in str(err.value)
+
+
+# -- regressions from adversarial testing (issue 13) --------------------------------------
+
+MODES = ["memory", "path", pytest.param("server", marks=pytest.mark.integration)]
+
+
+@pytest.fixture(params=MODES)
+def any_store(request, tmp_path):
+    """A Chroma store in each mode: in memory, on disk, and a real server."""
+    if request.param == "server":
+        url = request.getfixturevalue("chroma_server_url")
+    else:
+        url = "chroma://" if request.param == "memory" else f"chroma://{tmp_path}/chroma"
+    with vecstore.connect(url) as store:
+        yield store
+
+
+def _fresh(store, dim=2):
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    return store.collection(name, dim=dim, metric="l2")
+
+
+def _upsert_values(col, values, key="c"):
+    """One record per value (``id -> value``; ``None``: no such field)."""
+    col.upsert([
+        {"id": id_, "vector": [1.0, float(i)], "metadata": {} if v is None else {key: v}}
+        for i, (id_, v) in enumerate(values.items())
+    ])
+
+
+def _assert_filters_match_reference(col, values, filter_list, key="c", only=None):
+    """Each filter selects exactly the records that ``vecstore.filters.matches`` selects,
+    through count(), iterate() and search() (``only``: judge just these ids)."""
+    only = set(values) if only is None else set(only)
+    for f in filter_list:
+        node = parse(f)
+        want = {i for i, v in values.items() if i in only and matches(node, {} if v is None else {key: v})}
+        got = {r.id for batch in col.iterate(filter=f) for r in batch} & only
+        hits = {h.id for h in col.search([1.0, 0.0], k=len(values), filter=f)} & only
+        assert (got, hits) == (want, want), f"filter {f}: got {sorted(got)} / search {sorted(hits)}, want {sorted(want)}"
+        if only == set(values):
+            assert col.count(f) == len(want), f
+
+
+NUMBERS = {  # ints and floats as stored; plus other types and a record without the field
+    "i0": 0, "i1": 1, "i2": 2, "f0.5": 0.5, "f2.0": 2.0, "i-1": -1, "f-0.5": -0.5, "f1.5": 1.5,
+    "f1e-7": 1e-7, "imax": 2**53 - 1, "imin": -(2**53 - 1), "s1": "1", "bT": True, "bF": False, "none": None,
+}
+OPERANDS = [0.5, 1.5, 2.5, 1e-7, -0.5, -1.5, 2, 2.0, 0, 0.0, -1, 1e300, -1e300, 2**53 - 1, float(2**53), -(2**53 - 1)]
+RANGES = ("$gt", "$gte", "$lt", "$lte")
+
+
+def test_issue13_item6_fractional_operands_compare_exactly_with_ints(any_store):
+    """issue 13 item 6: Chroma truncates a float operand compared with an int-stored value
+    ({"c": 0.5} matched 0, $gte 1.5 matched 1, $lt 2.5 missed 2, {"c": 1e-7} matched 0)."""
+    col = _fresh(any_store)
+    _upsert_values(col, NUMBERS)
+    named = [{"c": 0.5}, {"c": {"$gte": 1.5}}, {"c": {"$lt": 2.5}}, {"c": 1e-7}, {"c": {"$ne": 0.5}},
+             {"c": {"$nin": [0.5, 1e-7]}}, {"c": {"$in": [0.5, 2.5]}}]
+    _assert_filters_match_reference(col, NUMBERS, named)
+    assert {r.id for b in col.iterate(filter={"c": 0.5}) for r in b} == {"f0.5"}
+    assert {r.id for b in col.iterate(filter={"c": {"$lt": 2.5}}) for r in b} >= {"i2", "f2.0"}
+    grid = [{"c": {op: v}} for op in ("$eq", "$ne", *RANGES) for v in OPERANDS]
+    grid += [{"$not": {"c": {op: v}}} for op in RANGES for v in OPERANDS]
+    _assert_filters_match_reference(col, NUMBERS, grid)
+
+
+def test_issue13_item7_mixed_type_in_and_nin_lists(any_store):
+    """issue 13 item 7: Chroma refused $in/$nin lists of mixed types (["1", 1], [1, 2.0],
+    [1, True]) with a raw backend error; they follow matches(): True never equals 1, 1 equals
+    1.0, and $nin matches records lacking the field."""
+    col = _fresh(any_store)
+    _upsert_values(col, NUMBERS)
+    lists = [["1", 1], [1, 2.0], [1, True], [True, "1", 0.5, 2], [False, 0], [2.0, 2], ["x", "1"],
+             [0.5, 1.5, -0.5], [1e300, -1], [True, False]]
+    filter_list = [{"c": {op: lst}} for op in ("$in", "$nin") for lst in lists]
+    filter_list += [{"$not": {"c": {"$in": lst}}} for lst in lists]
+    filter_list += [{"$or": [{"c": {"$nin": [1, "1"]}}, {"c": {"$in": [0.5, True]}}]}]
+    _assert_filters_match_reference(col, NUMBERS, filter_list)
+    assert {r.id for b in col.iterate(filter={"c": {"$in": [1, True]}}) for r in b} == {"i1", "bT"}
+
+
+def test_issue13_item6_collections_with_legacy_number_tags_keep_working(any_store):
+    """issue 13 item 6: records written before ints and floats were tagged apart ("n") still
+    filter as before (integral operands and mixed lists exactly), and records upserted since
+    into such a collection compare exactly even with fractional operands."""
+    from vecstore.adapters.chroma.store import TAGS_KEY, to_chroma_name
+
+    col = _fresh(any_store)
+    native_name = to_chroma_name(col.name)
+    meta = {k: v for k, v in col._native.metadata.items() if k != TAGS_KEY}
+    any_store._client.delete_collection(native_name)
+    native = any_store._client.create_collection(native_name, embedding_function=None, metadata=meta)
+    old = {f"old-{k}": v for k, v in NUMBERS.items()}
+    native.upsert(  # as the previous adapter wrote them: every number tagged "n"
+        ids=list(old),
+        embeddings=[[1.0, float(i)] for i in range(len(old))],
+        metadatas=[{"c": v, "c.vs_type": "n" if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    else ("b" if isinstance(v, bool) else "s")} if v is not None else None for v in old.values()],
+    )
+    col = any_store.collection(col.name)
+    assert col._legacy_tags
+    new = {f"new-{k}": v for k, v in NUMBERS.items()}
+    _upsert_values(col, new)
+    both = {**old, **new}
+    integral = [{"c": {op: v}} for op in ("$eq", "$ne", *RANGES) for v in (2, 2.0, 0, -1, 1e300)]
+    integral += [{"c": {op: [1, 2.0, True, "1"]}} for op in ("$in", "$nin")] + [{"$not": {"c": {"$gt": 0}}}]
+    _assert_filters_match_reference(col, both, integral)
+    fractional = [{"c": {op: v}} for op in ("$eq", "$ne", *RANGES) for v in (0.5, 1.5, 2.5, -0.5, 1e-7)]
+    _assert_filters_match_reference(col, both, fractional, only=new)
+
+
+def test_issue13_item6_new_collections_store_int_and_float_tags():
+    """issue 13 item 6: new collections are marked, and tag ints "i" and floats "f"."""
+    from vecstore.adapters.chroma.store import TAGS_KEY, TAGS_VERSION
+
+    with vecstore.connect("chroma://") as store:
+        col = store.collection("tagged", dim=2)
+        col.upsert([{"id": "a", "vector": [1, 0], "metadata": {"i": 1, "f": 1.0, "s": "x", "b": True}}])
+        assert col._native.metadata[TAGS_KEY] == TAGS_VERSION and not col._legacy_tags
+        stored = col._native.get(ids=["a"], include=["metadatas"])["metadatas"][0]
+        assert {k: v for k, v in stored.items() if k.endswith(".vs_type")} == {
+            "i.vs_type": "i", "f.vs_type": "f", "s.vs_type": "s", "b.vs_type": "b"}
+        assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True}
+
+
+def test_issue13_item6_where_compiles_per_stored_type():
+    """issue 13 item 6: the int branch gets an exactly converted int operand."""
+    from vecstore.adapters.chroma.filters import compile_where
+
+    assert compile_where(parse({"c": {"$gte": 1.5}})) == {"$or": [
+        {"$and": [{"c.vs_type": {"$eq": "i"}}, {"c": {"$gte": 2}}]},
+        {"$and": [{"c.vs_type": {"$eq": "f"}}, {"c": {"$gte": 1.5}}]},
+    ]}
+    assert compile_where(parse({"c": 0.5})) == {"$and": [{"c.vs_type": {"$eq": "f"}}, {"c": {"$eq": 0.5}}]}
+    assert compile_where(parse({"c": {"$ne": 0.5}})) == {"$or": [{"c.vs_type": {"$ne": "f"}}, {"c": {"$ne": 0.5}}]}
+    assert compile_where(parse({"c": {"$lt": 1e300}}))["$or"][0] == {"c.vs_type": {"$eq": "i"}}
+
+
+# -- issue 13 item 13: one process per Chroma directory ----------------------------------
+
+_HOLD = """
+import sys, time, vecstore
+store = vecstore.connect(sys.argv[1])
+try:
+    store.collection("held", dim=2).upsert([{"id": "a", "vector": [1, 0]}])
+except vecstore.StoreLockedError as exc:
+    print("LOCKED", exc, flush=True)
+    sys.exit(3)
+print("READY", flush=True)
+time.sleep(float(sys.argv[2]))
+store.close()
+"""
+
+
+def _hold(url, seconds):
+    return subprocess.Popen([sys.executable, "-c", _HOLD, url, str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def test_issue13_item13_second_process_on_a_directory_is_refused(tmp_path):
+    """issue 13 item 13: two processes writing one chroma:///dir corrupt its HNSW files
+    (measured: hundreds of vectors lost or unreadable), so a directory is locked per process."""
+    url = f"chroma://{tmp_path}/db"
+    holder = _hold(url, 60)
+    try:
+        assert holder.stdout.readline().strip() == "READY"
+        with pytest.raises(vecstore.StoreLockedError, match="another process"):
+            vecstore.connect(url).list_collections()
+        second = _hold(url, 0)
+        assert second.wait(60) == 3 and second.stdout.read().startswith("LOCKED")
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder's death released the lock
+    with vecstore.connect(url) as store:
+        assert store.collection("held").count() == 1
+
+
+def test_issue13_item13_connections_in_one_process_share_the_lock(tmp_path):
+    """issue 13 item 13: connections in one process share Chroma's system, so they share the
+    lock; the last close() releases it for other processes."""
+    url = f"chroma://{tmp_path}/db"
+    a, b = vecstore.connect(url), vecstore.connect(url)
+    a.collection("shared", dim=2).upsert([{"id": "a", "vector": [1, 0]}])
+    assert b.collection("shared").count() == 1
+    a.close()
+    b.collection("shared").upsert([{"id": "b", "vector": [0, 1]}])
+    other = _hold(url, 0)
+    assert other.wait(60) == 3
+    b.close()
+    other = _hold(url, 0)
+    assert other.stdout.readline().strip() == "READY" and other.wait(60) == 0
+    with vecstore.connect(url) as store:
+        assert store.collection("shared").count() == 2 and store.collection("held").count() == 1

@@ -1,58 +1,151 @@
 """Compile a parsed filter into Chroma's ``where`` dict.
 
-Chroma has the comparisons and ``$and``/``$or`` but no ``$not``.  The parser
-already pushed negation down (``$not $eq`` → ``$ne``, ``$not $in`` → ``$nin``,
-De Morgan over ``$and``/``$or``), and Chroma's ``$ne``/``$nin`` match records
-lacking the field, as the contract wants.  What remains is a negated range,
-which must also match records whose field is missing or not a number: for that
-every record carries a type tag per metadata field (``<field>.vs_type`` =
-``"n"`` for numbers, ``"s"``, ``"b"``), so ``not (year >= 2010)`` becomes
-``year < 2010 OR year.vs_type != "n"``.  Tags are stripped on the way out;
-user keys cannot contain ``.``, so they never collide.
+Type tags.  Every record carries, per metadata field, ``<field>.vs_type``:
+``"i"`` (int), ``"f"`` (float), ``"s"`` or ``"b"``.  User keys cannot contain
+``.``, so tags never collide; they are stripped on the way out.
+
+Numbers.  Chroma (1.x, embedded and server alike) compares a number with both
+of its numeric columns, and converts the operand lossily: a float operand is
+*truncated* for the int column (``{"c": 0.5}`` matches an int ``0``,
+``$gte 1.5`` an int ``1``, ``$lt 2.5`` misses an int ``2``), and an int operand
+is compared exactly with stored floats that Chroma's own float parsing may have
+moved by one ulp (a float ``2**53 - 1`` is stored as ``2**53 - 2``).  So each
+numeric comparison is compiled per stored type, each branch guarded by its tag
+and given an operand of that type, so Chroma's cross-type path never runs:
+
+* ints against an exactly converted int operand: ``$gt v`` → ``$gt floor(v)``,
+  ``$gte v`` → ``$gte ceil(v)``, ``$lt v`` → ``$lt ceil(v)``, ``$lte v`` →
+  ``$lte floor(v)``; ``$eq``/``$in`` keep the integral values (``$eq 0.5``
+  matches no int);
+* floats against ``float(v)`` (exact for ints within ±(2**53 - 1)).
+
+``{"c": {"$gte": 1.5}}`` becomes ``{"$or": [{"$and": [{"c.vs_type": "i"},
+{"c": {"$gte": 2}}]}, {"$and": [{"c.vs_type": "f"}, {"c": {"$gte": 1.5}}]}]}``.
+
+Negation.  Chroma has no ``$not``.  The parser already pushed negation down to
+``$ne``, ``$nin`` and a negated range; each is compiled as the complement of
+its positive form: per branch ``tag != T OR (the in-type complement)``, ANDed,
+which also matches records lacking the field or holding another type.  Strings
+and booleans need no tag (Chroma compares them in their own column, and its
+``$ne``/``$nin`` match records lacking the field).  ``$in``/``$nin`` lists of
+mixed types, which Chroma refuses, are split per type the same way.
+
+Collections created before the int/float split tag every number ``"n"``
+(``legacy=True``): an extra branch compares those with Chroma's own semantics,
+as before; records upserted again get exact tags.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Union
 
-from ...errors import FilterError
 from ...filters import And, Cmp, Node, Not, Or, type_tag
 
 TYPE_SUFFIX = ".vs_type"
-_RANGE_COMPLEMENT = {"$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
+LEGACY_NUMBER = "n"
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_COMPLEMENT = {"$eq": "$ne", "$in": "$nin", "$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
+_POSITIVE = {"$ne": "$eq", "$nin": "$in"}
+
+Where = dict[str, Any]
+# one stored type's part of a comparison: (the tag guarding it, or None for str/bool,
+# and (op, operand); True: every value of that type, False: none)
+Cond = Union[tuple[str, Any], bool]
+Branch = tuple[Union[str, None], Cond]
+
+
+def value_tag(value: Any) -> str:
+    """``"i"``, ``"f"``, ``"s"`` or ``"b"``: the stored type of a metadata value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return type_tag(value)
+    return "i" if isinstance(value, int) else "f"
 
 
 def with_type_tags(meta: dict[str, Any]) -> dict[str, Any] | None:
     """Metadata as stored in Chroma (``None`` for none: Chroma rejects ``{}``)."""
     if not meta:
         return None
-    return {**meta, **{key + TYPE_SUFFIX: type_tag(value) for key, value in meta.items()}}
+    return {**meta, **{key + TYPE_SUFFIX: value_tag(value) for key, value in meta.items()}}
 
 
 def without_type_tags(meta: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (meta or {}).items() if not k.endswith(TYPE_SUFFIX)}
 
 
-def compile_where(node: Node | None) -> dict[str, Any] | None:
-    if node is None:
-        return None
-    if isinstance(node, And):
-        return {"$and": [compile_where(n) for n in node.items]}
-    if isinstance(node, Or):
-        return {"$or": [compile_where(n) for n in node.items]}
+def compile_where(node: Node | None, legacy: bool = False) -> Where | None:
+    """Chroma's ``where`` for a parsed filter; ``legacy``: the collection may hold ``"n"`` tags."""
+    return None if node is None else _compile(node, legacy)
+
+
+def _compile(node: Node, legacy: bool) -> Where:
+    if isinstance(node, (And, Or)):
+        return _join("$and" if isinstance(node, And) else "$or", [_compile(n, legacy) for n in node.items])
     if isinstance(node, Not):
-        cmp = node.item
-        if cmp.op not in _RANGE_COMPLEMENT:
-            raise FilterError(f"cannot express $not over {cmp.op} in Chroma")
-        return {
-            "$or": [
-                {cmp.field: {_RANGE_COMPLEMENT[cmp.op]: cmp.value}},
-                {cmp.field + TYPE_SUFFIX: {"$ne": "n"}},
-            ]
-        }
-    return _cmp(node)
+        cmp, negate = node.item, True
+    elif node.op in _POSITIVE:
+        cmp, negate = Cmp(node.field, _POSITIVE[node.op], node.value), True
+    else:
+        cmp, negate = node, False
+    parts = [_part(cmp.field, tag, cond, negate) for tag, cond in _branches(cmp, legacy) if cond is not False]
+    # a comparison ORs its branches; its complement ANDs theirs
+    return _join("$and" if negate else "$or", parts)
 
 
-def _cmp(node: Cmp) -> dict[str, Any]:
-    value = list(node.value) if node.op in ("$in", "$nin") else node.value
-    return {node.field: {node.op: value}}
+def _join(op: str, items: list[Where]) -> Where:
+    assert items, "a comparison always keeps a branch that can match"
+    return items[0] if len(items) == 1 else {op: items}
+
+
+def _part(field: str, tag: str | None, cond: Cond, negate: bool) -> Where:
+    """One branch: ``tag == T AND cond``; negated, ``tag != T OR (the complement of cond)``."""
+    items = [] if tag is None else [{field + TYPE_SUFFIX: {"$ne" if negate else "$eq": tag}}]
+    if not isinstance(cond, bool):
+        op, operand = cond
+        items.append({field: {_COMPLEMENT[op] if negate else op: operand}})
+    return _join("$or" if negate else "$and", items)
+
+
+def _branches(cmp: Cmp, legacy: bool) -> list[Branch]:
+    """A positive comparison (``$eq``, ``$in`` or a range) split by stored type."""
+    values = list(cmp.value) if cmp.op == "$in" else [cmp.value]
+    bools = [v for v in values if isinstance(v, bool)]
+    strs = [v for v in values if isinstance(v, str)]
+    nums = [v for v in values if not isinstance(v, (bool, str))]
+    out: list[Branch] = [(None, _set(group)) for group in (strs, bools) if group]
+    if nums:
+        out += [("i", _int_cond(cmp.op, nums)), ("f", _float_cond(cmp.op, nums))]
+        if legacy:
+            out.append((LEGACY_NUMBER, _legacy_cond(cmp.op, nums)))
+    return out
+
+
+def _set(values: list[Any]) -> tuple[str, Any]:
+    unique = list(dict.fromkeys(values))
+    return ("$eq", unique[0]) if len(unique) == 1 else ("$in", unique)
+
+
+def _int_cond(op: str, nums: list[int | float]) -> Cond:
+    """The condition on int-stored values equivalent to ``op nums``, with an int operand."""
+    if op in ("$eq", "$in"):
+        ints = [int(v) for v in nums if isinstance(v, int) or v.is_integer()]
+        ints = [n for n in ints if _I64_MIN <= n <= _I64_MAX]
+        return _set(ints) if ints else False
+    bound = math.floor(nums[0]) if op in ("$gt", "$lte") else math.ceil(nums[0])
+    if bound > _I64_MAX:
+        return op in ("$lt", "$lte")
+    if bound < _I64_MIN:
+        return op in ("$gt", "$gte")
+    return (op, bound)
+
+
+def _float_cond(op: str, nums: list[int | float]) -> Cond:
+    floats = [float(v) for v in nums]
+    return _set(floats) if op in ("$eq", "$in") else (op, floats[0])
+
+
+def _legacy_cond(op: str, nums: list[int | float]) -> Cond:
+    """Chroma's own comparison, for numbers tagged ``"n"`` (one type per list, as Chroma wants)."""
+    if op not in ("$eq", "$in"):
+        return (op, nums[0])
+    return _set(nums if all(isinstance(v, int) for v in nums) else [float(v) for v in nums])
