@@ -1,12 +1,17 @@
-"""Compile a parsed filter into Milvus's boolean expression language, safely.
+r"""Compile a parsed filter into Milvus's boolean expression language, safely.
 
 Milvus Lite has no expression templates (``{param}`` binding), so values are
 written as literals — but only literals that cannot change the expression's
 structure: the parser has already checked every value's type, numbers are
 rendered by Python (``repr`` of an int or a finite float), booleans as
-``true``/``false``, and strings and field names as JSON string literals
-(``json.dumps``), whose quotes and backslashes are escaped.  A value such as
-``" or 1==1`` therefore stays one string literal.
+``true``/``false``, and strings and field names as double-quoted literals in
+which ``"``, ``\``, newline, carriage return and tab are backslash-escaped and
+every other character (control characters included) is written as itself.
+Both parsers, Milvus Lite's tokenizer and a server's, know those five escapes
+and take any other character raw; ``json.dumps`` would also write ``\b``, ``\f``
+and ``\u00XX``, which Milvus Lite refuses.  A value such as ``" or 1==1``
+therefore stays one string literal, and so does a record id in the
+``id > "..."`` cursor that pages ``iterate()``.
 
 Semantics (MongoDB's, as the contract wants) need two things Milvus does not
 give on JSON fields: typed equality (Milvus finds ``true == 1``) and
@@ -22,13 +27,13 @@ tags per metadata key (``"s"``, ``"n"``, ``"b"``), and:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...filters import And, Cmp, Node, Not, Or, type_tag
 
 _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _COMPLEMENT = {"$ne": "$eq", "$nin": "$in"}
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def type_tags(meta: dict[str, Any]) -> dict[str, str]:
@@ -44,12 +49,12 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return repr(float(value))
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return '"' + value.translate(_ESCAPES) + '"'
     raise TypeError(f"not a filter value: {value!r}")
 
 
 def _path(column: str, field: str) -> str:
-    return f"{column}[{json.dumps(field, ensure_ascii=False)}]"
+    return f"{column}[{literal(field)}]"
 
 
 def compile_expr(node: Node | None) -> str:

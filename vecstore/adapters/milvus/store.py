@@ -11,10 +11,31 @@ JSON (type tags that make filters exact, see :mod:`.filters`).  Collections are
 created with ``consistency_level="Strong"`` so a search right after an upsert
 sees it; vecstore's settings live in the collection's properties.
 
+Milvus Lite: one client at a time per file.  ``connect`` takes an exclusive
+``flock`` on ``<file>.lock`` beside the data (released by ``close()`` and by
+the death of the process), so a second client, in this or another process,
+gets :class:`~vecstore.errors.StoreLockedError` (so does one that finds Milvus
+Lite's own lock on the data held, e.g. by a plain pymilvus client in another
+process); ``close()`` also stops the in-process Milvus Lite server, so another
+process can open the file at once.
+A collection is loaded when opened if it is not (a file written by an earlier
+process starts out released, where only ``count`` works).
+
 Index types: ``flat`` (FLAT, exact), ``hnsw`` (``m``, ``ef_construction``;
 ``ef_search`` per query), ``ivf`` (IVF_FLAT, ``nlist``; ``nprobe`` per query).
 ``exact=True`` on an approximate index reads the (filtered) collection back
-and ranks it in numpy.
+and ranks it in numpy.  An approximate search that returns fewer than ``k``
+hits although more records match (a filtered HNSW or IVF search can) is
+repeated with a wide search (``ef`` 16 times larger, or ``nprobe`` = ``nlist``)
+and, where still short, answered by that exact scan; a search whose every row
+is full costs no extra call.
+
+``iterate()`` (and so ``delete(filter=)`` and exact scans) pages by primary key
+itself: ``(filter) and id > "<last id>"`` with the id escaped
+(:func:`.filters.literal`), pages of at most 16,384 asking Milvus for primary-key
+order; a page out of order raises rather than skipping records.  (pymilvus's
+``query_iterator`` pastes the last id unescaped, so an id holding a quote
+breaks it or loops.)
 
 ``optimize()`` flushes, so that new rows leave Milvus's growing segments and are
 searched through the index (the comparison tools call it after ingesting).
@@ -25,27 +46,33 @@ distance ``d``, so the score is ``-sqrt(d)``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
+from pymilvus.client.types import LoadState
 
-from ...errors import BackendError, BackendUnavailableError, InvalidInputError, VecstoreError
+from ...errors import BackendError, BackendUnavailableError, InvalidInputError, StoreLockedError, VecstoreError
 from ...filters import Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
-from .filters import compile_expr, ids_expr, type_tags
+from .filters import compile_expr, ids_expr, literal, type_tags
 
 METRICS = {"cosine": "COSINE", "dot": "IP", "l2": "L2"}
 SETTINGS_KEY = "vecstore"
 MAX_VARCHAR = 65_535
 _FIELDS = ["id", "text", "metadata"]
+#: Milvus caps a query's offset + limit at 16,384 rows.
+MAX_PAGE = 16_384
+#: HNSW's ``ef`` and Milvus's limit on it.
+DEFAULT_EF, MAX_EF = 64, 32_768
 
 
 def to_score(metric: str, distance: float) -> float:
@@ -62,29 +89,52 @@ class MilvusStore(VectorStore):
 
     def _connect(self) -> None:
         spec = self.spec
-        self._tmpdir: str | None = None
-        if spec.mode == "memory":
-            self._tmpdir = tempfile.mkdtemp(prefix="vecstore-milvus-")
-            uri = os.path.join(self._tmpdir, "milvus.db")
-        elif spec.mode == "path":
-            assert spec.path is not None
-            os.makedirs(os.path.dirname(spec.path) or ".", exist_ok=True)
-            uri = spec.path
-        else:
-            uri = f"{'https' if spec.tls else 'http'}://{spec.host}:{spec.port or 19530}"
+        uri = self._lite_uri() or f"{'https' if spec.tls else 'http'}://{spec.host}:{spec.port or 19530}"
         token = option(spec, self.options, "token", env="MILVUS_TOKEN")
         if not token and spec.username:
             token = f"{spec.username}:{spec.password or ''}"
         self._timeout = float(option(spec, self.options, "timeout", env="MILVUS_TIMEOUT", default=10))
-        self._client = MilvusClient(uri=uri, token=token or "", db_name=option(spec, self.options, "db_name", default=""),
-                                    timeout=self._timeout)
+        try:
+            self._client = MilvusClient(uri=uri, token=token or "", timeout=self._timeout,
+                                        db_name=option(spec, self.options, "db_name", default=""))
+        except BaseException as exc:
+            self._release()
+            if self._lite and _held(os.path.join(self._lite, "LOCK")):  # Milvus Lite's own lock: another client
+                raise _locked(self.url) from exc
+            raise
+
+    def _lite_uri(self) -> str | None:
+        """The Milvus Lite data path (a temporary one, or the URL's, locked), or ``None`` for a server."""
+        self._tmpdir: str | None = None
+        self._lite: str | None = None
+        self._lockfile: IO[str] | None = None
+        if self.spec.mode == "memory":
+            self._tmpdir = tempfile.mkdtemp(prefix="vecstore-milvus-")
+            self._lite = os.path.join(self._tmpdir, "milvus.db")
+        elif self.spec.mode == "path":
+            assert self.spec.path is not None
+            os.makedirs(os.path.dirname(self.spec.path) or ".", exist_ok=True)
+            self._lockfile = _lock(self.spec.path + ".lock", self.url)
+            self._lite = self.spec.path
+        return self._lite
 
     def _close(self) -> None:
         try:
             self._client.close()
+            if self._lite:  # pymilvus leaves the in-process server (and its data lock) running
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self._lite)
         finally:
-            if self._tmpdir:
-                shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._release()
+
+    def _release(self) -> None:
+        """Drop the file lock and the temporary directory, if any."""
+        if self._lockfile is not None:
+            self._lockfile.close()  # closing the only descriptor releases the flock
+            self._lockfile = None
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
         text = str(exc)
@@ -122,6 +172,9 @@ class MilvusStore(VectorStore):
                                        properties={SETTINGS_KEY: json.dumps(settings.to_json())})
 
     def _open_collection(self, settings: CollectionSettings) -> Collection:
+        # a collection in a file written by an earlier process is released: only count works
+        if self._client.get_load_state(settings.name).get("state") != LoadState.Loaded:
+            self._client.load_collection(settings.name)
         return MilvusCollection(self, settings)
 
     def _list_collections(self) -> list[str]:
@@ -136,6 +189,32 @@ class MilvusStore(VectorStore):
 
     def _write_settings(self, settings: CollectionSettings) -> None:
         self._client.alter_collection_properties(settings.name, {SETTINGS_KEY: json.dumps(settings.to_json())})
+
+
+def _lock(path: str, url: str) -> IO[str]:
+    """An exclusive, non-blocking flock on ``path``, or :class:`StoreLockedError`."""
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise _locked(url) from exc
+    return handle
+
+
+def _held(path: str) -> bool:
+    """Whether another open file holds a flock on ``path`` (an existing file)."""
+    if not os.path.exists(path):
+        return False
+    try:
+        _lock(path, "").close()
+    except StoreLockedError:
+        return True
+    return False
+
+
+def _locked(url: str) -> StoreLockedError:
+    return StoreLockedError(f"{url} is open in another Milvus Lite client (this or another process); close that one first")
 
 
 class MilvusCollection(Collection):
@@ -171,12 +250,22 @@ class MilvusCollection(Collection):
     ) -> list[list[Hit]]:
         if exact and self.index != "flat":
             return self._scan_search(queries, k, filter, include_vectors)
+        search = self._index_params(params, k)
+        out = self._ann(queries, k, filter, include_vectors, search)
+        if self.index != "flat" and any(len(row) < k for row in out):
+            self._fill_short(out, queries, k, filter, include_vectors, search)
+        return out
+
+    def _index_params(self, params: dict[str, Any], k: int) -> dict[str, int]:
         ef, nprobe = self._search_option(params, "ef_search"), self._search_option(params, "nprobe")
-        search: dict[str, int] = {}
         if self.index == "hnsw" and ef is not None:
-            search = {"ef": max(int(ef), k)}
-        elif self.index == "ivf" and nprobe is not None:
-            search = {"nprobe": int(nprobe)}
+            return {"ef": min(max(int(ef), k), MAX_EF)}
+        if self.index == "ivf" and nprobe is not None:
+            return {"nprobe": int(nprobe)}
+        return {}
+
+    def _ann(self, queries: np.ndarray, k: int, filter: Node | None, include_vectors: bool,
+             search: dict[str, int]) -> list[list[Hit]]:
         results = self._client.search(self.name, data=queries.tolist(), limit=k, filter=compile_expr(filter),
                                       output_fields=_FIELDS + (["vector"] if include_vectors else []),
                                       search_params={"params": search})
@@ -185,6 +274,28 @@ class MilvusCollection(Collection):
             records = [(self._record(h["entity"], include_vectors), h["distance"]) for h in row]
             out.append([Hit(r.id, to_score(self.metric, d), r.text, r.metadata, r.vector) for r, d in records])
         return out
+
+    def _fill_short(self, out: list[list[Hit]], queries: np.ndarray, k: int, filter: Node | None,
+                    include_vectors: bool, search: dict[str, int]) -> None:
+        """Complete (in place) the rows with fewer hits than records match: an
+        approximate index can miss matches (HNSW under a selective filter).  First
+        a wide search, then the exact scan for rows still short."""
+        want = min(k, self._count(filter))
+        for attempt in (self._wide_params(search, k), None):
+            short = [i for i, row in enumerate(out) if len(row) < want]
+            if not short:
+                return
+            if attempt is None:
+                rows = self._scan_search(queries[short], k, filter, include_vectors)
+            else:
+                rows = self._ann(queries[short], k, filter, include_vectors, attempt)
+            for i, row in zip(short, rows):
+                out[i] = row
+
+    def _wide_params(self, search: dict[str, int], k: int) -> dict[str, int]:
+        if self.index == "hnsw":
+            return {"ef": min(MAX_EF, 16 * max(search.get("ef", DEFAULT_EF), k))}
+        return {"nprobe": int(self.settings.index_options.get("nlist", 128))}
 
     def _record(self, row: dict[str, Any], include_vectors: bool) -> Record:
         vector = np.asarray(row["vector"], dtype=np.float32) if include_vectors else None
@@ -221,10 +332,24 @@ class MilvusCollection(Collection):
             time.sleep(0.2)
 
     def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Iterator[list[Record]]:
-        it = self._client.query_iterator(self.name, batch_size=batch_size, filter=compile_expr(filter),
-                                         output_fields=_FIELDS + (["vector"] if include_vectors else []))
-        try:
-            while rows := it.next():
-                yield [self._record(r, include_vectors) for r in rows]
-        finally:
-            it.close()
+        expr, last = compile_expr(filter), None
+        fields = _FIELDS + (["vector"] if include_vectors else [])
+        while rows := self._page(expr, last, min(batch_size, MAX_PAGE), fields):
+            yield [self._record(r, include_vectors) for r in rows]
+            last = rows[-1]["id"]
+
+    def _page(self, expr: str, after: str | None, size: int, fields: list[str]) -> list[dict[str, Any]]:
+        """Up to ``size`` rows matching ``expr`` with ids above ``after``, in id order.
+
+        ``iterator`` asks for primary-key order (Milvus Lite sorts only then) and
+        ``reduce_stop_for_best`` for a page that is a prefix of that order (a
+        server may then return a short page: only an empty one is the end)."""
+        cursor = "" if after is None else f"id > {literal(after)}"
+        full = " and ".join(f"({e})" for e in (cursor, expr) if e)
+        rows: list[dict[str, Any]] = self._client.query(self.name, filter=full, output_fields=fields, limit=size,
+                                                        iterator="True", reduce_stop_for_best="True")
+        ids = [r["id"] for r in rows]
+        if any(a >= b for a, b in zip(ids, ids[1:])) or (ids and after is not None and ids[0] <= after):
+            raise BackendError("Milvus returned a page out of primary-key order; cannot page through it safely",
+                               backend="milvus", url=self.store.url)
+        return rows
