@@ -49,8 +49,17 @@ _outcomes: dict[str, dict[str, int]] = {}
 _skip_reasons: dict[str, set[str]] = {}
 
 
+# suites parametrised over backends (test_adversarial, test_contract_attack) name the
+# target in the test id: [faiss-dir], [qdrant-edge], [lone surrogate-milvus-lite], ...
+_PARAM_BACKENDS = ("qdrant-edge", "faiss", "chroma", "qdrant", "milvus", "elasticsearch")
+
+
 def _backend(nodeid: str) -> str | None:
-    return next((label for key, label in _BACKEND_OF if key in nodeid), None)
+    found = next((label for key, label in _BACKEND_OF if key in nodeid), None)
+    if found is None and "[" in nodeid and ("test_adversarial" in nodeid or "test_contract_attack" in nodeid):
+        params = nodeid.split("[", 1)[1]
+        found = next((name for name in _PARAM_BACKENDS if name in params), None)
+    return found
 
 
 def pytest_runtest_logreport(report):
