@@ -94,18 +94,7 @@ class _OnTarget:
         return target.examples
 
 
-# Known, unfixed: chromadb 1.5.9 matches floats one ulp apart as equal (stored
-# 9007199254740990.0 matches $eq 2**53 - 1, in raw chromadb too). A
-# derandomised CI run may not reach the example, so the mark is not strict.
-_CHROMA_ULP = pytest.mark.xfail(strict=False, reason="chromadb matches floats 1 ulp apart as equal")
-
-
-def _differential_params() -> list[object]:
-    return [pytest.param(t, id=t.label, marks=[_CHROMA_ULP] if t.label.startswith("chroma") else [])
-            for t in TARGETS]
-
-
-@pytest.mark.parametrize("target", _differential_params())
+@pytest.mark.parametrize("target", _params(TARGETS))
 class TestDifferential(_OnTarget, DifferentialTests):
     pass
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -221,29 +222,58 @@ def test_issue13_item6_collections_with_legacy_number_tags_keep_working(any_stor
 
 
 def test_issue13_item6_new_collections_store_int_and_float_tags():
-    """issue 13 item 6: new collections are marked, and tag ints "i" and floats "f"."""
+    """issue 13 item 6: new collections are marked, tag ints "i" and floats "d", and keep each
+    float's bits as an ordered int64 beside it."""
     from vecstore.adapters.chroma.store import TAGS_KEY, TAGS_VERSION
+    from vecstore.floatkey import float_key
 
     with vecstore.connect("chroma://") as store:
         col = store.collection("tagged", dim=2)
         col.upsert([{"id": "a", "vector": [1, 0], "metadata": {"i": 1, "f": 1.0, "s": "x", "b": True}}])
         assert col._native.metadata[TAGS_KEY] == TAGS_VERSION and not col._legacy_tags
         stored = col._native.get(ids=["a"], include=["metadatas"])["metadatas"][0]
-        assert {k: v for k, v in stored.items() if k.endswith(".vs_type")} == {
-            "i.vs_type": "i", "f.vs_type": "f", "s.vs_type": "s", "b.vs_type": "b"}
+        assert {k: v for k, v in stored.items() if "." in k} == {
+            "i.vs_type": "i", "f.vs_type": "d", "s.vs_type": "s", "b.vs_type": "b", "f.vs_f64": float_key(1.0)}
         assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True}
 
 
+def test_issue13_floats_round_trip_and_compare_bit_exactly(any_store):
+    """issue 13 (found by the differential suite): chromadb reads some floats back one ulp off
+    and its $eq matches floats one ulp apart (stored 2**53 - 2.0 equalled 2**53 - 1).  Floats
+    now come back bit for bit and compare exactly, neighbours one ulp apart included."""
+    rng = np.random.default_rng(13)
+    floats = [float(x) for x in rng.normal(scale=1e3, size=150)] + [float(x) for x in rng.uniform(-1, 1, 150)]
+    floats += [9007199254740990.0, 0.1, 1e-300, -1e300, 5e-324, 1.7976931348623157e308]
+    values = {}
+    for i, x in enumerate(floats):
+        values[f"a{i}"] = x
+        up = math.nextafter(x, math.inf)
+        values[f"b{i}"] = up if math.isfinite(up) else math.nextafter(x, 0.0)
+    col = _fresh(any_store)
+    _upsert_values(col, values)
+    back = {r.id: r.metadata["c"] for batch in col.iterate() for r in batch}
+    wrong = {i: (back[i], v) for i, v in values.items() if back[i] != v or type(back[i]) is not float}
+    assert not wrong, f"{len(wrong)} floats not read back exactly, e.g. {list(wrong.items())[:3]}"
+    picks = [floats[i] for i in (0, 7, 151, 300, 301)] + [2**53 - 1, 9007199254740990.0]
+    flts = [{"c": {op: v}} for op in ("$eq", "$ne", *RANGES) for v in picks]
+    flts += [{"c": {"$in": [picks[0], math.nextafter(picks[1], math.inf)]}}]
+    _assert_filters_match_reference(col, values, flts)
+
+
 def test_issue13_item6_where_compiles_per_stored_type():
-    """issue 13 item 6: the int branch gets an exactly converted int operand."""
+    """issue 13 item 6: the int branch gets an exactly converted int operand, the float branch
+    compares float keys."""
     from vecstore.adapters.chroma.filters import compile_where
+    from vecstore.floatkey import float_key
 
     assert compile_where(parse({"c": {"$gte": 1.5}})) == {"$or": [
         {"$and": [{"c.vs_type": {"$eq": "i"}}, {"c": {"$gte": 2}}]},
-        {"$and": [{"c.vs_type": {"$eq": "f"}}, {"c": {"$gte": 1.5}}]},
+        {"$and": [{"c.vs_type": {"$eq": "d"}}, {"c.vs_f64": {"$gte": float_key(1.5)}}]},
     ]}
-    assert compile_where(parse({"c": 0.5})) == {"$and": [{"c.vs_type": {"$eq": "f"}}, {"c": {"$eq": 0.5}}]}
-    assert compile_where(parse({"c": {"$ne": 0.5}})) == {"$or": [{"c.vs_type": {"$ne": "f"}}, {"c": {"$ne": 0.5}}]}
+    assert compile_where(parse({"c": 0.5})) == {"$and": [{"c.vs_type": {"$eq": "d"}},
+                                                         {"c.vs_f64": {"$eq": float_key(0.5)}}]}
+    assert compile_where(parse({"c": {"$ne": 0.5}})) == {"$or": [{"c.vs_type": {"$ne": "d"}},
+                                                                 {"c.vs_f64": {"$ne": float_key(0.5)}}]}
     assert compile_where(parse({"c": {"$lt": 1e300}}))["$or"][0] == {"c.vs_type": {"$eq": "i"}}
 
 

@@ -219,6 +219,46 @@ class TestQdrantEdge(ConformanceSuite):
         return lambda: vecstore.connect(f"qdrant-edge://{tmp_path}/edge")
 
 
+def test_edge_floats_are_exact_with_payload_indexes(tmp_path):
+    """Issue 13 (found by the differential suite): Qdrant's engine read one float in ten back
+    one ulp off; floats now live as integer key halves, indexed when the field is."""
+    from vecstore.testing.adversarial import check_floats_bit_exact
+
+    with _connect("edge", tmp_path) as store:
+        check_floats_bit_exact(store.collection("idx", dim=4, metric="l2", payload_indexes={"c": "float"}))
+        check_floats_bit_exact(store.collection("int-idx", dim=4, metric="l2", payload_indexes={"c": "integer"}))
+
+
+_MAKE_OLD = """
+import os, sys, vecstore
+with vecstore.connect(sys.argv[1]) as store:
+    store.collection("old", dim=2)
+os.remove(os.path.join(sys.argv[2], "old", "exact-floats"))  # as a collection made before exact floats
+with vecstore.connect(sys.argv[1]) as store:
+    store.collection("old").upsert(
+        [{"id": str(i), "vector": [1.0, float(i)], "metadata": {"n": v}} for i, v in enumerate([0.5, 1, 1.5, 2.0, "x"])])
+"""
+
+
+def test_edge_collection_from_before_exact_floats_keeps_working(tmp_path):
+    """A collection written before floats became key halves (no marker file, floats under
+    ``metadata``) is still read and filtered with the old layout, in a new process."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"qdrant-edge://{tmp_path}/edge"
+    subprocess.run([sys.executable, "-c", _MAKE_OLD, url, f"{tmp_path}/edge"], check=True, timeout=120)
+    with vecstore.connect(url) as store:
+        col = store.collection("old")
+        assert {r.id: r.metadata["n"] for b in col.iterate() for r in b} == {"0": 0.5, "1": 1, "2": 1.5, "3": 2.0, "4": "x"}
+        assert not os.path.exists(f"{tmp_path}/edge/old/exact-floats")
+        assert {r.id for b in col.iterate(filter={"n": {"$gt": 1}}) for r in b} == {"2", "3"}
+        assert col.count({"n": 2}) == 1 and col.count({"n": {"$in": [0.5, "x"]}}) == 2
+        col.upsert([{"id": "5", "vector": [1.0, 5.0], "metadata": {"n": 2.5}}])
+        assert col.count({"n": {"$gte": 2.5}}) == 1
+
+
 def test_edge_builds_hnsw_on_optimize(tmp_path):
     import numpy as np
 

@@ -1,8 +1,17 @@
 """Compile a parsed filter into Chroma's ``where`` dict.
 
 Type tags.  Every record carries, per metadata field, ``<field>.vs_type``:
-``"i"`` (int), ``"f"`` (float), ``"s"`` or ``"b"``.  User keys cannot contain
+``"i"`` (int), ``"d"`` (float), ``"s"`` or ``"b"``.  User keys cannot contain
 ``.``, so tags never collide; they are stripped on the way out.
+
+Floats.  Chroma (1.5) does not keep a float64 exactly: 158 of 913 random
+floats read back one ulp off, and its ``$eq`` matches floats one ulp apart
+(a stored ``2**53 - 2.0`` equals the operand ``2**53 - 1``).  Its int64 column
+is exact.  So each float also stores ``<field>.vs_f64``: the float's bits as
+an order-preserving int64 (:func:`float_key`; ``-0.0`` and ``0.0`` share a
+key).  Float comparisons run on that key, and reads decode it, so floats come
+back bit for bit and compare exactly.  The plain float stays in ``<field>``
+for anyone reading the collection with Chroma's own client.
 
 Numbers.  Chroma (1.x, embedded and server alike) compares a number with both
 of its numeric columns, and converts the operand lossily: a float operand is
@@ -17,10 +26,12 @@ and given an operand of that type, so Chroma's cross-type path never runs:
   ``$gte v`` → ``$gte ceil(v)``, ``$lt v`` → ``$lt ceil(v)``, ``$lte v`` →
   ``$lte floor(v)``; ``$eq``/``$in`` keep the integral values (``$eq 0.5``
   matches no int);
-* floats against ``float(v)`` (exact for ints within ±(2**53 - 1)).
+* floats by key against ``float_key(float(v))`` (``float(v)`` is exact for
+  the ints the contract accepts, within ±(2**53 - 1)).
 
 ``{"c": {"$gte": 1.5}}`` becomes ``{"$or": [{"$and": [{"c.vs_type": "i"},
-{"c": {"$gte": 2}}]}, {"$and": [{"c.vs_type": "f"}, {"c": {"$gte": 1.5}}]}]}``.
+{"c": {"$gte": 2}}]}, {"$and": [{"c.vs_type": "d"}, {"c.vs_f64": {"$gte":
+float_key(1.5)}}]}]}``.
 
 Negation.  Chroma has no ``$not``.  The parser already pushed negation down to
 ``$ne``, ``$nin`` and a negated range; each is compiled as the complement of
@@ -30,8 +41,9 @@ and booleans need no tag (Chroma compares them in their own column, and its
 ``$ne``/``$nin`` match records lacking the field).  ``$in``/``$nin`` lists of
 mixed types, which Chroma refuses, are split per type the same way.
 
-Collections created before the int/float split tag every number ``"n"``
-(``legacy=True``): an extra branch compares those with Chroma's own semantics,
+Collections created before the float keys may hold numbers tagged ``"n"``
+(before the int/float split) or floats tagged ``"f"`` (without a key)
+(``legacy=True``): extra branches compare those with Chroma's own semantics,
 as before; records upserted again get exact tags.
 """
 
@@ -41,9 +53,13 @@ import math
 from typing import Any, Union
 
 from ...filters import And, Cmp, Node, Not, Or, type_tag
+from ...floatkey import float_key, key_float
 
 TYPE_SUFFIX = ".vs_type"
+KEY_SUFFIX = ".vs_f64"
+FLOAT = "d"
 LEGACY_NUMBER = "n"
+LEGACY_FLOAT = "f"
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _COMPLEMENT = {"$eq": "$ne", "$in": "$nin", "$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
 _POSITIVE = {"$ne": "$eq", "$nin": "$in"}
@@ -56,21 +72,32 @@ Branch = tuple[Union[str, None], Cond]
 
 
 def value_tag(value: Any) -> str:
-    """``"i"``, ``"f"``, ``"s"`` or ``"b"``: the stored type of a metadata value."""
+    """``"i"``, ``"d"``, ``"s"`` or ``"b"``: the stored type of a metadata value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return type_tag(value)
-    return "i" if isinstance(value, int) else "f"
+    return "i" if isinstance(value, int) else FLOAT
 
 
 def with_type_tags(meta: dict[str, Any]) -> dict[str, Any] | None:
     """Metadata as stored in Chroma (``None`` for none: Chroma rejects ``{}``)."""
     if not meta:
         return None
-    return {**meta, **{key + TYPE_SUFFIX: value_tag(value) for key, value in meta.items()}}
+    out = dict(meta)
+    for key, value in meta.items():
+        tag = out[key + TYPE_SUFFIX] = value_tag(value)
+        if tag == FLOAT:
+            out[key + KEY_SUFFIX] = float_key(value)
+    return out
 
 
 def without_type_tags(meta: dict[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (meta or {}).items() if not k.endswith(TYPE_SUFFIX)}
+    """User metadata from a stored record: tags dropped, floats decoded from their keys."""
+    out = {k: v for k, v in (meta or {}).items() if "." not in k}  # user keys never hold "."
+    for key in out:
+        exact = meta[key + KEY_SUFFIX] if key + KEY_SUFFIX in meta else None  # type: ignore[index,operator]
+        if exact is not None:
+            out[key] = key_float(exact)
+    return out
 
 
 def compile_where(node: Node | None, legacy: bool = False) -> Where | None:
@@ -102,7 +129,8 @@ def _part(field: str, tag: str | None, cond: Cond, negate: bool) -> Where:
     items = [] if tag is None else [{field + TYPE_SUFFIX: {"$ne" if negate else "$eq": tag}}]
     if not isinstance(cond, bool):
         op, operand = cond
-        items.append({field: {_COMPLEMENT[op] if negate else op: operand}})
+        target = field + KEY_SUFFIX if tag == FLOAT else field
+        items.append({target: {_COMPLEMENT[op] if negate else op: operand}})
     return _join("$or" if negate else "$and", items)
 
 
@@ -114,8 +142,9 @@ def _branches(cmp: Cmp, legacy: bool) -> list[Branch]:
     nums = [v for v in values if not isinstance(v, (bool, str))]
     out: list[Branch] = [(None, _set(group)) for group in (strs, bools) if group]
     if nums:
-        out += [("i", _int_cond(cmp.op, nums)), ("f", _float_cond(cmp.op, nums))]
+        out += [("i", _int_cond(cmp.op, nums)), (FLOAT, _float_cond(cmp.op, nums))]
         if legacy:
+            out.append((LEGACY_FLOAT, _legacy_float_cond(cmp.op, nums)))
             out.append((LEGACY_NUMBER, _legacy_cond(cmp.op, nums)))
     return out
 
@@ -140,6 +169,12 @@ def _int_cond(op: str, nums: list[int | float]) -> Cond:
 
 
 def _float_cond(op: str, nums: list[int | float]) -> Cond:
+    """The condition on the float keys (``<field>.vs_f64``) equivalent to ``op nums``."""
+    keys = [float_key(float(v)) for v in nums]
+    return _set(keys) if op in ("$eq", "$in") else (op, keys[0])
+
+
+def _legacy_float_cond(op: str, nums: list[int | float]) -> Cond:
     floats = [float(v) for v in nums]
     return _set(floats) if op in ("$eq", "$in") else (op, floats[0])
 

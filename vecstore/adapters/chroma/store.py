@@ -60,8 +60,8 @@ from .filters import compile_where, with_type_tags, without_type_tags
 SPACES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "ef_search": 100}
 SETTINGS_KEY = "vecstore"
-TAGS_KEY = "vecstore_tags"  # present: records tag ints "i" and floats "f"; absent: maybe "n" (legacy)
-TAGS_VERSION = "if"
+TAGS_KEY = "vecstore_tags"  # "id": records tag ints "i" and keyed floats "d"; else maybe "n"/"f" (legacy)
+TAGS_VERSION = "id"
 LOCK_FILE = ".lock"
 _CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 

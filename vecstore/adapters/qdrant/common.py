@@ -19,6 +19,15 @@ payload layout, score conversion and the filter compiler.
   ``should`` of equalities otherwise; ``$ne``, ``$nin`` and negated ranges are
   ``must_not``, which matches records lacking the field, as the contract wants;
   ``$and``/``$or`` are ``must``/``should`` of nested filters.
+* **Exact floats** (Qdrant Edge, ``exact_floats``).  Qdrant's engine reads
+  payload floats back through serde_json's default parser, which rounds: one
+  float in ten (``random.random()`` values, measured with qdrant-edge-py 0.9)
+  came back one ulp off, and an equality filter on the value written missed
+  it.  Integers are kept exactly, so such a collection stores each float as
+  the two halves of its order-preserving key (:mod:`vecstore.floatkey`) under
+  ``f_hi.<field>`` and ``f_lo.<field>``, not under ``metadata``; a numeric
+  comparison is an ``OR`` of the integer comparison on ``metadata.<field>``
+  and the lexicographic one on the halves, both exact.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...filters import And, Cmp, Node, Not, Or
+from ...floatkey import float_key, join_key, key_float, split_key
 from ...types import KEY_RULE, Hit, Record, is_metadata_key
 
 #: Namespace of the UUIDv5 point ids (fixed forever: changing it orphans stored data).
@@ -63,13 +73,33 @@ def point_id(id_: str) -> str:
 BOOL_KEY = "bools"
 
 
-def payload(id_: str, text: str | None, metadata: dict[str, Any], bool_copies: bool = False) -> dict[str, Any]:
+#: Payload keys of the halves of the float keys (``exact_floats``, see above).
+FLOAT_HIGH, FLOAT_LOW = "f_hi", "f_lo"
+
+
+def payload(
+    id_: str, text: str | None, metadata: dict[str, Any], bool_copies: bool = False, exact_floats: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {"id": id_, "text": text, "metadata": metadata}
     if bool_copies:
         # qdrant-edge-py 0.9 turns MatchValue(True) into MatchValue(1), which never
         # matches a boolean: keep "true"/"false" copies to match on instead
         body[BOOL_KEY] = {k: "true" if v else "false" for k, v in metadata.items() if isinstance(v, bool)}
+    if exact_floats:
+        halves = {k: split_key(float_key(v)) for k, v in metadata.items() if isinstance(v, float)}
+        if halves:
+            body["metadata"] = {k: v for k, v in metadata.items() if k not in halves}
+            body[FLOAT_HIGH] = {k: high for k, (high, _) in halves.items()}
+            body[FLOAT_LOW] = {k: low for k, (_, low) in halves.items()}
     return body
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(body.get("metadata") or {})
+    high, low = body.get(FLOAT_HIGH) or {}, body.get(FLOAT_LOW) or {}
+    for key, half in high.items():
+        meta[key] = key_float(join_key(half, low[key]))
+    return meta
 
 
 def score(metric: str, value: float) -> float:
@@ -83,12 +113,12 @@ def _vector(point: Any) -> np.ndarray | None:
 
 def to_record(point: Any) -> Record:
     body = point.payload or {}
-    return Record(body["id"], _vector(point), body.get("text"), dict(body.get("metadata") or {}))
+    return Record(body["id"], _vector(point), body.get("text"), _metadata(body))
 
 
 def to_hit(metric: str, point: Any) -> Hit:
     body = point.payload or {}
-    return Hit(body["id"], score(metric, point.score), body.get("text"), dict(body.get("metadata") or {}), _vector(point))
+    return Hit(body["id"], score(metric, point.score), body.get("text"), _metadata(body), _vector(point))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +132,8 @@ class Models:
     Range: Any
     #: match booleans on their string copies (see :func:`payload`)
     bool_copies: bool = False
+    #: floats live as key halves, not under ``metadata`` (see :func:`payload`)
+    exact_floats: bool = False
 
 
 def compile_filter(node: Node | None, m: Models) -> Any:
@@ -130,7 +162,17 @@ def _condition(node: Node, m: Models) -> Any:
         if all(isinstance(v, str) for v in node.value):
             return m.FieldCondition(key=key, match=m.MatchAny(any=list(node.value)))
         return m.Filter(should=[_equals(key, v, m) for v in node.value])
-    return m.FieldCondition(key=key, range=m.Range(**{_RANGE_ARG[node.op]: node.value}))
+    cond = m.FieldCondition(key=key, range=m.Range(**{_RANGE_ARG[node.op]: node.value}))
+    if not m.exact_floats:
+        return cond
+    high, low = split_key(float_key(float(node.value)))
+    field = node.field
+    beyond = m.Range(gt=high) if node.op in ("$gt", "$gte") else m.Range(lt=high)
+    same_high = m.Filter(must=[
+        m.FieldCondition(key=f"{FLOAT_HIGH}.{field}", match=m.MatchValue(high)),
+        m.FieldCondition(key=f"{FLOAT_LOW}.{field}", range=m.Range(**{_RANGE_ARG[node.op]: low})),
+    ])
+    return m.Filter(should=[cond, m.FieldCondition(key=f"{FLOAT_HIGH}.{field}", range=beyond), same_high])
 
 
 def _equals(key: str, value: Any, m: Models) -> Any:
@@ -139,4 +181,12 @@ def _equals(key: str, value: Any, m: Models) -> Any:
         return m.FieldCondition(key=f"{BOOL_KEY}.{field}", match=m.MatchValue("true" if value else "false"))
     if isinstance(value, (str, bool)):
         return m.FieldCondition(key=key, match=m.MatchValue(value=value))
-    return m.FieldCondition(key=key, range=m.Range(gte=value, lte=value))
+    cond = m.FieldCondition(key=key, range=m.Range(gte=value, lte=value))
+    if not m.exact_floats:
+        return cond
+    field = key.split(".", 1)[1]
+    high, low = split_key(float_key(float(value)))
+    return m.Filter(should=[cond, m.Filter(must=[
+        m.FieldCondition(key=f"{FLOAT_HIGH}.{field}", match=m.MatchValue(high)),
+        m.FieldCondition(key=f"{FLOAT_LOW}.{field}", match=m.MatchValue(low)),
+    ])])

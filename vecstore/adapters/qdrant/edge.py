@@ -14,8 +14,9 @@ builds the HNSW graph (the comparison tools call it after ingesting).
 
 Options as for ``qdrant://`` (``m``, ``ef_construction``, ``ef_search``,
 ``indexing_threshold``, ``payload_indexes`` — index the fields you filter on,
-or filtered HNSW searches lose recall; an ``integer`` index skips float
-values, so index a field holding both as ``float``), plus
+or filtered HNSW searches lose recall; floats are stored and indexed as
+integer halves of their key, see :mod:`.common`, so ``integer`` and
+``float`` index a number field alike), plus
 ``full_scan_threshold`` (KB; segments smaller than this are scanned, not
 searched by graph).  Ids, payload, scores and filters are shared with the
 qdrant-client adapter (:mod:`.common`).
@@ -36,10 +37,25 @@ from ...errors import StoreLockedError, VecstoreError
 from ...filters import Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
-from .common import Models, check_payload_indexes, compile_filter, payload, point_id, to_hit, to_record
+from .common import (
+    FLOAT_HIGH,
+    FLOAT_LOW,
+    Models,
+    check_payload_indexes,
+    compile_filter,
+    payload,
+    point_id,
+    to_hit,
+    to_record,
+)
 
 DISTANCES = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "l2": qe.Distance.Euclid}
-MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True)
+MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True,
+                exact_floats=True)
+#: collections made before floats were kept exactly hold them under ``metadata``
+LEGACY_MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny, qe.RangeFloat, bool_copies=True)
+#: marks a collection whose floats are stored as key halves (see :mod:`.common`)
+EXACT_FLOATS_FILE = "exact-floats"
 HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "full_scan_threshold": 10_000}
 _SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -118,9 +134,13 @@ class QdrantEdgeStore(VectorStore):
             optimizers=optimizers,
         )
         os.makedirs(self._dir(settings.name), exist_ok=True)
+        open(os.path.join(self._dir(settings.name), EXACT_FLOATS_FILE), "w").close()
         shard = self._shards[settings.name] = qe.EdgeShard.create(os.path.join(self._dir(settings.name), "shard"), config)
         for field, kind in (opts.get("payload_indexes") or {}).items():
             shard.update(qe.UpdateOperation.create_field_index(f"metadata.{field}", _SCHEMA[kind]))
+            if kind in ("float", "integer"):  # floats are compared on their key halves
+                for half in (FLOAT_HIGH, FLOAT_LOW):
+                    shard.update(qe.UpdateOperation.create_field_index(f"{half}.{field}", _SCHEMA["integer"]))
         self._write_settings(settings)  # last: a collection without settings does not exist
 
     def _shard(self, name: str) -> Any:
@@ -160,10 +180,12 @@ class QdrantEdgeCollection(Collection):
     def __init__(self, store: QdrantEdgeStore, settings: CollectionSettings, shard: Any) -> None:
         super().__init__(store, settings)
         self._shard = shard
+        self._exact_floats = os.path.exists(os.path.join(store._dir(settings.name), EXACT_FLOATS_FILE))
+        self._models = MODELS if self._exact_floats else LEGACY_MODELS
 
     def _upsert(self, batch: Batch) -> None:
         points = [
-            qe.Point(point_id(i), vec, payload(i, t, m, bool_copies=True))
+            qe.Point(point_id(i), vec, payload(i, t, m, bool_copies=True, exact_floats=self._exact_floats))
             for i, vec, t, m in zip(batch.ids, batch.vectors.tolist(), batch.texts, batch.metadata)
         ]
         self._shard.update(qe.UpdateOperation.upsert_points(points))
@@ -179,7 +201,7 @@ class QdrantEdgeCollection(Collection):
     ) -> list[list[Hit]]:
         ef = self._search_option(params, "ef_search")
         search_params = qe.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
-        qfilter = compile_filter(filter, MODELS)
+        qfilter = compile_filter(filter, self._models)
         requests = [
             qe.QueryRequest(limit=k, query=qe.Query.Nearest(q), filter=qfilter, params=search_params,
                             with_payload=True, with_vector=include_vectors)
@@ -196,11 +218,11 @@ class QdrantEdgeCollection(Collection):
         self._shard.update(qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
 
     def _count(self, filter: Node | None) -> int:
-        return int(self._shard.count(qe.CountRequest(exact=True, filter=compile_filter(filter, MODELS))))
+        return int(self._shard.count(qe.CountRequest(exact=True, filter=compile_filter(filter, self._models))))
 
     def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Iterator[list[Record]]:
         offset = None
-        qfilter = compile_filter(filter, MODELS)
+        qfilter = compile_filter(filter, self._models)
         while True:
             points, offset = self._shard.scroll(
                 qe.ScrollRequest(offset=offset, limit=batch_size, filter=qfilter, with_payload=True,
