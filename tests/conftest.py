@@ -44,6 +44,7 @@ _BACKEND_OF = [  # (test file or class marker, backend label), first match wins
     ("test_qdrant", "qdrant"),
     ("test_elasticsearch", "elasticsearch"),
     ("test_milvus", "milvus"),
+    ("test_pgvector", "pgvector"),
 ]
 _outcomes: dict[str, dict[str, int]] = {}
 _skip_reasons: dict[str, set[str]] = {}
@@ -51,7 +52,7 @@ _skip_reasons: dict[str, set[str]] = {}
 
 # suites parametrised over backends (test_adversarial, test_contract_attack) name the
 # target in the test id: [faiss-dir], [qdrant-edge], [lone surrogate-milvus-lite], ...
-_PARAM_BACKENDS = ("qdrant-edge", "faiss", "chroma", "qdrant", "milvus", "elasticsearch")
+_PARAM_BACKENDS = ("qdrant-edge", "faiss", "chroma", "qdrant", "milvus", "elasticsearch", "pgvector")
 
 
 def _backend(nodeid: str) -> str | None:
@@ -85,3 +86,23 @@ def pytest_terminal_summary(terminalreporter):
         why = "; ".join(sorted(_skip_reasons.get(backend, ())))
         lines.append(f"{backend}: {done}" + (f" (skipped: {why})" if why else ""))
     report_lines(terminalreporter, "tests per backend", lines)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No PostgreSQL outlives the run: a test that failed half-way may leave a private
+    server (``pgvector:///tmp/...``) or a test server running; stop those, and only those."""
+    import contextlib
+    import tempfile
+
+    try:
+        import psutil
+    except ImportError:
+        return
+    ours = ("/pytest-of-", "/vecstore-pg")  # pytest's tmp_path, and vecstore's temporary servers
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if proc.info.get("name") == "postgres" and "-D" in cmd:
+            data = cmd[cmd.index("-D") + 1] if cmd.index("-D") + 1 < len(cmd) else ""
+            if data.startswith(tempfile.gettempdir()) and any(mark in data for mark in ours):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()

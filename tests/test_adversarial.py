@@ -3,7 +3,8 @@
 Each test id names its target first (``[faiss-dir-...]``): the backend and how it
 is opened.  In-memory targets get the differential, hostile-string and thread
 suites; persistent embedded ones also the crash and two-process suites
-(``second_client=LOCKED``); servers the two-process suite as ``SHARED``.
+(``second_client=LOCKED``, or ``SHARED`` for ``pgvector:///dir``, whose private
+PostgreSQL serves every process); servers the two-process suite as ``SHARED``.
 Server targets come from vecstore's pytest plugin (a local ``chroma run``, or
 ``QDRANT_URL``/``ELASTICSEARCH_URL``/Docker) and are skipped with its reason
 when there is none.
@@ -40,6 +41,7 @@ class Target:
     server: str = ""  # a backend name: the plugin's real server
     second_client: str | None = None  # LOCKED / SHARED for persistent targets
     examples: int = 40  # differential examples (Hypothesis max_examples)
+    crash: bool = False  # the crash suite too (embedded stores; LOCKED ones always)
 
     def resolve(self, tmp: Path, request: pytest.FixtureRequest) -> str:
         if importlib.util.find_spec(self.module) is None:
@@ -61,11 +63,15 @@ TARGETS = [
     Target("qdrant-edge", "qdrant_edge", "qdrant-edge://{tmp}/edge", second_client=LOCKED),
     Target("milvus-lite-memory", "milvus_lite", "milvus://"),
     Target("milvus-lite-file", "milvus_lite", "milvus://{tmp}/milvus.db", second_client=LOCKED),
+    Target("pgvector-memory", "psycopg", "pgvector://"),
+    Target("pgvector-dir", "psycopg", "pgvector://{tmp}/pg", second_client=SHARED, crash=True),
+    Target("pgvector-server", "psycopg", server="pgvector", second_client=SHARED),
     Target("qdrant-server", "qdrant_client", server="qdrant", second_client=SHARED),
     Target("elasticsearch-server", "elasticsearch", server="elasticsearch", second_client=SHARED),
 ]
 PERSISTENT = [t for t in TARGETS if t.second_client]
-EMBEDDED = [t for t in PERSISTENT if t.second_client == LOCKED]
+# embedded stores: single-writer ones (LOCKED), and pgvector's private server, shared by processes
+EMBEDDED = [t for t in PERSISTENT if t.second_client == LOCKED or t.crash]
 
 
 def _params(targets: list[Target]) -> list[object]:

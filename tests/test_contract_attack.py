@@ -26,6 +26,7 @@ LOCAL = {
     "qdrant-memory": "qdrant://",
     "qdrant-edge": "qdrant-edge://{tmp}/edge",
     "milvus-lite": "milvus://",
+    "pgvector": "pgvector://{tmp}/pg",
 }
 
 
@@ -34,7 +35,8 @@ def store(request, tmp_path):
     url = LOCAL[request.param].format(tmp=tmp_path)
     scheme = url.split(":", 1)[0]
     pytest.importorskip({"faiss": "faiss", "chroma": "chromadb", "qdrant": "qdrant_client",
-                         "qdrant-edge": "qdrant_edge", "milvus": "milvus_lite"}[scheme])
+                         "qdrant-edge": "qdrant_edge", "milvus": "milvus_lite",
+                         "pgvector": "psycopg"}[scheme])
     with vecstore.connect(url) as s:
         yield s
 

@@ -18,6 +18,7 @@ from ._version import __version__
 from .errors import (
     BackendError,
     BackendNotInstalledError,
+    BackendTimeoutError,
     BackendUnavailableError,
     CollectionConfigError,
     CollectionNotFoundError,
@@ -59,6 +60,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "BackendError",
     "BackendNotInstalledError",
+    "BackendTimeoutError",
     "BackendUnavailableError",
     "Capabilities",
     "Client",

@@ -17,7 +17,8 @@ same mistake raises the same error on every backend::
     ├── UnsupportedOperationError (NotImplementedError)
     ├── StoreLockedError                         the embedded store is open in another client
     └── BackendError (RuntimeError)              the backend failed; ``backend`` and ``url`` say where
-        └── BackendUnavailableError (ConnectionError)  server down, refused or timed out
+        ├── BackendUnavailableError (ConnectionError)  server down, refused or timed out
+        └── BackendTimeoutError (TimeoutError)   the server cancelled a statement (its timeout)
 
 Messages carry the backend name and the URL with any password or API key
 removed; they never contain a secret.
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendNotInstalledError",
+    "BackendTimeoutError",
     "BackendUnavailableError",
     "CollectionConfigError",
     "CollectionNotFoundError",
@@ -108,3 +110,8 @@ class BackendError(VecstoreError, RuntimeError):
 
 class BackendUnavailableError(BackendError, ConnectionError):
     """The backend's server could not be reached, refused, or timed out."""
+
+
+class BackendTimeoutError(BackendError, TimeoutError):
+    """The server cancelled a statement that ran past its timeout (e.g. PostgreSQL's
+    ``statement_timeout``); the server is up, the statement wrote nothing."""

