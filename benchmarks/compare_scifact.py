@@ -17,12 +17,15 @@ from vecstore.compare.run import run
 from vecstore.testing.servers import ChromaServer
 
 HERE = Path(__file__).resolve().parent
+#: the embedded stores' directories in scifact.toml, removed before and after the run
+TEMPORARY = ("/tmp/vecstore-compare-edge", "/tmp/vecstore-compare-milvus", "/tmp/vecstore-compare-pg-flat",
+             "/tmp/vecstore-compare-pg-hnsw")
 
 
 def main() -> None:
     config = load_config(HERE / "scifact.toml")
     config.out = sys.argv[1] if len(sys.argv) > 1 else str(HERE / "scifact-compare")
-    for tmp in ("/tmp/vecstore-compare-edge", "/tmp/vecstore-compare-milvus"):
+    for tmp in TEMPORARY:
         shutil.rmtree(tmp, ignore_errors=True)
     server = ChromaServer().start()
     try:
@@ -30,7 +33,7 @@ def main() -> None:
         results = run(config, log=lambda m: print(f"[compare] {m}", file=sys.stderr))
     finally:
         server.cleanup()
-        for tmp in ("/tmp/vecstore-compare-edge", "/tmp/vecstore-compare-milvus"):
+        for tmp in TEMPORARY:
             shutil.rmtree(tmp, ignore_errors=True)
     write_all(results, config.out)
     print(table(results))

@@ -151,6 +151,35 @@ def test_filtered_hnsw_search_returns_k_when_k_match(tmp_path):
         assert len(hits) == 10 and all(int(h.id) % 500 == 0 for h in hits)
 
 
+def test_filtered_search_falls_back_to_exact_when_the_index_scan_stops_short(tmp_path):
+    """pgvector's iterative scan gives up after ``hnsw.max_scan_tuples``; the rows it
+    leaves short are answered by an exact scan, so k come back whenever k match."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    url = f"pgvector://{tmp_path}/pg"
+    with vecstore.connect(url) as store:
+        col = store.collection("short", dim=8, index="hnsw")
+        col.upsert(ids=[str(i) for i in range(n)], vectors=vectors, metadata=[{"rare": i % 300 == 7} for i in range(n)])
+        with psycopg.connect(store._conninfo, autocommit=True) as conn:
+            conn.execute("ALTER DATABASE postgres SET hnsw.max_scan_tuples = 20")  # new sessions give up early
+            conn.execute("ALTER DATABASE postgres SET enable_seqscan = off")  # and take the index when filtered
+    query = rng.normal(size=8).astype(np.float32)
+    with vecstore.connect(url) as store:
+        col = store.collection("short")
+        with psycopg.connect(store._conninfo, autocommit=True) as conn:
+            conn.execute("SET hnsw.iterative_scan = strict_order")
+            from pgvector.psycopg import register_vector
+
+            register_vector(conn)
+            alone = conn.execute("SELECT id FROM vs_short WHERE metadata @> '{\"rare\": true}' "
+                                 "ORDER BY embedding <=> %s LIMIT 10", (query,)).fetchall()
+        assert len(alone) < 10  # the index scan alone stops short
+        hits = col.search(query, k=10, filter={"rare": True})
+        exact = col.search(query, k=10, filter={"rare": True}, exact=True)
+        assert len(hits) == 10 and [h.id for h in hits] == [h.id for h in exact]
+
+
 # -- faults on a real server over TCP ----------------------------------------------------------------
 
 
@@ -232,6 +261,22 @@ def test_wrong_password_and_no_server(tcp_server):
     with pytest.raises(vecstore.BackendUnavailableError, match="127.0.0.1:1") as down:
         vecstore.connect("pgvector://u:s3cret@127.0.0.1:1/db", connect_timeout=2).list_collections()
     assert time.monotonic() - start < 10 and "s3cret" not in str(down.value)
+
+
+def test_urls_name_a_database_and_hide_the_password():
+    from vecstore.url import parse_url
+
+    spec = parse_url("postgresql://me:p%40ss@db.example:5433/my%20db?sslmode=verify-full")
+    assert (spec.scheme, spec.host, spec.port, spec.database, spec.password) == (
+        "postgresql", "db.example", 5433, "my db", "p@ss")
+    assert "p@ss" not in spec.redacted and "my%20db" in spec.redacted
+    with pytest.raises(vecstore.ConfigError, match="no path"):
+        parse_url("qdrant://host:6333/db")
+    store = vecstore.connect("pgvector+https://me:s3cret@127.0.0.1:1/app", connect_timeout=2)
+    with pytest.raises(vecstore.BackendUnavailableError) as err:
+        store.list_collections()
+    assert "s3cret" not in str(err.value) and "127.0.0.1:1/app" in str(err.value)
+    assert "sslmode=require" in store._conninfo and "dbname=app" in store._conninfo
 
 
 def test_private_server_is_shared_and_stopped_by_the_last_client(tmp_path):

@@ -53,7 +53,13 @@ def scalar_json(value: Any) -> str:
 
 
 def dumps(obj: Any) -> str:
-    """JSON text of validated metadata (a flat dict of scalars) or of one scalar."""
+    """JSON text of validated metadata (a flat dict of scalars) or of one scalar.
+
+    ``json.dumps`` (in C) serves unless a float is written with a positive exponent
+    (``1e+16`` and up), which jsonb would read back as an integer."""
+    text = json.dumps(obj)
+    if "e+" not in text:
+        return text
     if isinstance(obj, dict):
         return "{" + ",".join(f"{json.dumps(k)}:{scalar_json(v)}" for k, v in obj.items()) + "}"
     return scalar_json(obj)

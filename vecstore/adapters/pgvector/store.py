@@ -25,16 +25,19 @@ Index types: ``flat`` (no index: an exact scan), ``hnsw`` (built at creation;
 metric.  Scores: ``<=>`` cosine distance → ``1 - d``, ``<#>`` negative inner
 product → ``-d``, ``<->`` Euclidean distance → ``-d``.
 
-Search: one statement per query in one transaction, with ``SET LOCAL``
-equivalents (``set_config(..., true)``) for ``hnsw.ef_search``,
-``ivfflat.probes`` and, under a filter, pgvector 0.8's iterative index scans;
-a filtered query that still returns fewer than ``k`` rows is answered again by
-an exact scan.  ``exact=True`` turns index scans off for the transaction.
+Search: one statement per query.  ``hnsw.ef_search``, ``ivfflat.probes`` and,
+under a filter, pgvector 0.8's iterative index scans are set on the pooled
+connection's session, and only when they differ from what it has (they steer
+vector index scans only; a rolled-back transaction resets the record), so a
+query costs one round trip.  A filtered query that still returns fewer than
+``k`` rows is answered again by an exact scan.  ``exact=True`` turns index
+scans off for its transaction only (``set_config(…, true)``, as ``SET LOCAL``).
 
-Writes: a batch goes in one transaction by binary ``COPY`` — straight into the
-table when none of its ids exists yet, else into a temporary staging table
-followed by ``INSERT … ON CONFLICT (id) DO UPDATE`` — so a failing batch writes
-nothing.  A lost connection (server restarted, killed, network) drops the pool:
+Writes: a batch goes in one transaction by binary ``COPY`` of pre-encoded
+binary values — straight into the table for a fresh load; a batch that meets an
+existing id fails there as a whole and goes into a temporary staging table
+followed by ``INSERT … ON CONFLICT (id) DO UPDATE`` (and so do the batches after
+it until one is all new) — so a failing batch writes nothing.  A lost connection (server restarted, killed, network) drops the pool:
 the call is retried once on a fresh connection (every write is idempotent) and
 otherwise raises :class:`~vecstore.errors.BackendUnavailableError`; the next
 call reconnects by itself.
@@ -43,8 +46,10 @@ call reconnects by itself.
 from __future__ import annotations
 
 import math
+import struct
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +58,9 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg.adapt import Dumper
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import (
@@ -68,7 +75,7 @@ from ...store import Batch, Collection, VectorStore, _scrub
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
 from . import server
-from .sql import jsonb, where
+from .sql import dumps, where
 
 T = TypeVar("T")
 
@@ -82,10 +89,6 @@ MAX_ID_BYTES = 2048
 DEFAULT_EF = 40
 _LOST_STATES = ("57P01", "57P02", "57P03")
 _ADVISORY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-
-
-def to_score(metric: str, distance: float) -> float:
-    return 1.0 - distance if metric == "cosine" else -distance
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -179,7 +182,8 @@ class PgvectorStore(VectorStore):
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG} (name text PRIMARY KEY, "
                                  "table_name text NOT NULL, settings jsonb NOT NULL)")
                 pool = ConnectionPool(self._conninfo, min_size=1, max_size=self._pool_size, open=False,
-                                      timeout=self._timeout, configure=_configure, name="vecstore")
+                                      timeout=self._timeout, configure=_configure, name="vecstore",
+                                      kwargs={"autocommit": True})
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     pool.open(wait=True, timeout=self._timeout)
@@ -204,15 +208,23 @@ class PgvectorStore(VectorStore):
             self._pool = None
         pool.close(timeout=0 if broken is not None else 5)
 
-    def run(self, fn: Callable[[psycopg.Connection[Any]], T], *, retry: bool = True) -> T:
-        """``fn(connection)`` in one transaction, retried once on a fresh connection
-        when the connection was lost (server restarted)."""
+    def run(self, fn: Callable[[psycopg.Connection[Any]], T], *, transaction: bool = False, retry: bool = True) -> T:
+        """``fn(connection)`` on a pooled connection (autocommit: each statement stands
+        alone, or all in one transaction with ``transaction``), retried once on a
+        fresh connection when the connection was lost (server restarted)."""
         for attempt in (0, 1):
             pool = None
             try:
                 pool = self._pool_for_use()
                 with pool.connection() as conn:
-                    return fn(conn)
+                    try:
+                        if not transaction:
+                            return fn(conn)
+                        with conn.transaction():
+                            return fn(conn)
+                    except BaseException:
+                        _SESSION.pop(conn, None)  # a rollback undoes the SETs of the transaction
+                        raise
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if not connection_lost(exc):
                     raise
@@ -266,7 +278,7 @@ class PgvectorStore(VectorStore):
             conn.execute(f"INSERT INTO {CATALOG} (name, table_name, settings) VALUES (%s, %s, %s)",
                          (settings.name, table_name(settings.name), jsonb_json(settings.to_json())))
 
-        self.run(create)
+        self.run(create, transaction=True)
 
     def _open_collection(self, settings: CollectionSettings) -> Collection:
         return PgvectorCollection(self, settings)
@@ -283,7 +295,7 @@ class PgvectorStore(VectorStore):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(row[0])))
             return True
 
-        return self.run(drop)
+        return self.run(drop, transaction=True)
 
     def _write_settings(self, settings: CollectionSettings) -> None:
         self.run(lambda c: c.execute(f"UPDATE {CATALOG} SET settings = %s WHERE name = %s",
@@ -291,9 +303,47 @@ class PgvectorStore(VectorStore):
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    """A new pooled connection: pgvector's types, left idle (the pool requires it)."""
+    """A new pooled connection: pgvector's types, and for COPY (which picks dumpers by
+    type) dumpers that pass pre-encoded binary vectors and jsonb through as they are."""
     register_vector(conn)
-    conn.commit()
+    for name, marker in (("vector", VectorBytes), ("halfvec", HalfvecBytes), ("jsonb", JsonbBytes)):
+        info = conn.adapters.types.get(name)
+        if info is not None:
+            conn.adapters.register_dumper(marker, type(f"Encoded_{name}", (_PassThrough,), {"oid": info.oid}))
+
+
+class VectorBytes(bytes):
+    """A ``vector`` already in binary form: a query parameter dumped as it is."""
+
+
+class HalfvecBytes(bytes):
+    """A ``halfvec`` already in binary form."""
+
+
+class JsonbBytes(bytes):
+    """A ``jsonb`` already in binary form."""
+
+
+class _PassThrough(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+def vector_binary(vectors: np.ndarray, half: bool = False) -> list[bytes]:
+    """Each row in pgvector's binary form (``>HH`` dim, 0, then big-endian float32 —
+    float16 for ``halfvec``), encoded for the whole batch at once."""
+    n, dim = vectors.shape
+    body = vectors.astype(">f2" if half else ">f4").tobytes()
+    width = len(body) // max(n, 1)
+    header = struct.pack(">HH", dim, 0)
+    return [header + body[i * width:(i + 1) * width] for i in range(n)]
+
+
+def jsonb_binary(meta: dict[str, Any]) -> bytes:
+    """jsonb's binary form: version 1, then the JSON text (:func:`.sql.dumps`)."""
+    return b"\x01" + dumps(meta).encode()
 
 
 def jsonb_json(obj: Any) -> psycopg.types.json.Jsonb:
@@ -317,6 +367,8 @@ class PgvectorCollection(Collection):
         self._table = sql.Identifier(table_name(settings.name))
         self._vtype = "halfvec" if settings.index_options.get("halfvec") else "vector"
         self._op = sql.SQL(OPERATORS[settings.metric][0])
+        self._statements: dict[tuple[int, bool], str] = {}
+        self._updating = False  # the last batch overwrote records: write the next through staging
 
     @property
     def _store(self) -> PgvectorStore:
@@ -334,39 +386,41 @@ class PgvectorCollection(Collection):
     # -- writes ---------------------------------------------------------------------
 
     def _upsert(self, batch: Batch) -> None:
-        rows = [(i, v, t, jsonb(m)) for i, v, t, m in zip(batch.ids, batch.vectors, batch.texts, batch.metadata)]
+        rows = list(zip(batch.ids, vector_binary(batch.vectors, self._vtype == "halfvec"), batch.texts,
+                        [jsonb_binary(m) for m in batch.metadata]))
 
-        def direct(conn: psycopg.Connection[Any]) -> bool:
-            """COPY straight into the table when no id exists yet (a fresh load)."""
-            if conn.execute(sql.SQL("SELECT 1 FROM {} WHERE id = ANY(%s) LIMIT 1").format(self._table),
-                            (batch.ids,)).fetchone():
-                return False
+        def direct(conn: psycopg.Connection[Any]) -> None:
             self._copy(conn, self._table, rows)
-            return True
 
-        def staged(conn: psycopg.Connection[Any]) -> None:
+        def staged(conn: psycopg.Connection[Any]) -> bool:
+            """Upsert through a staging table; whether any id existed."""
             conn.execute(sql.SQL("CREATE TEMP TABLE vs_stage (LIKE {}) ON COMMIT DROP").format(self._table))
             self._copy(conn, sql.Identifier("vs_stage"), rows)
+            existed = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM vs_stage JOIN {} USING (id))")
+                                   .format(self._table)).fetchone()
             conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM vs_stage ON CONFLICT (id) DO UPDATE SET "
                                  "embedding = EXCLUDED.embedding, text = EXCLUDED.text, metadata = EXCLUDED.metadata")
                          .format(self._table))
+            return bool(existed and existed[0])
 
-        try:
-            if self._store.run(direct):
+        # A fresh load COPYs straight into the table; a batch holding an existing id fails
+        # there as a whole (one transaction) and is upserted through the staging table.
+        # After such a batch the next goes staged first, so re-ingesting pays no double COPY.
+        if not self._updating:
+            try:
+                self._store.run(direct, transaction=True)
                 return
-        except psycopg.errors.UniqueViolation:
-            pass  # another client wrote one of these ids meanwhile: upsert instead
-        self._store.run(staged)
+            except psycopg.errors.UniqueViolation:
+                self._updating = True
+        self._updating = self._store.run(staged, transaction=True)
 
     def _copy(self, conn: psycopg.Connection[Any], table: sql.Identifier, rows: list[tuple[Any, ...]]) -> None:
+        """Binary COPY of rows whose vector and metadata are already in PostgreSQL's binary
+        form (:func:`vector_binary`, :func:`jsonb_binary`), written as they are."""
         with conn.cursor() as cur, cur.copy(
             sql.SQL("COPY {} (id, embedding, text, metadata) FROM STDIN (FORMAT BINARY)").format(table)
         ) as copy:
             copy.set_types(["text", self._vtype, "text", "jsonb"])
-            if self._vtype == "halfvec":
-                from pgvector import HalfVector
-
-                rows = [(i, HalfVector(v), t, m) for i, v, t, m in rows]
             for row in rows:
                 copy.write_row(row)
 
@@ -383,7 +437,7 @@ class PgvectorCollection(Collection):
                     self._build_ivf(conn, int(self.settings.index_options.get("lists") or max(1, rows // 1000)))
             conn.execute(sql.SQL("ANALYZE {}").format(self._table))
 
-        self._store.run(optimize)
+        self._store.run(optimize, transaction=True)
 
     def _build_ivf(self, conn: psycopg.Connection[Any], lists: int) -> None:
         index = sql.Identifier(f"{table_name(self.name)}_ivf")
@@ -412,40 +466,48 @@ class PgvectorCollection(Collection):
         params: dict[str, Any],
     ) -> list[list[Hit]]:
         clause, args = where(filter)
-        columns = self._columns(include_vectors)
-        statement = sql.SQL("SELECT {}, embedding {} %s::{} AS d FROM {}{} ORDER BY d LIMIT %s").format(
-            columns, self._op, sql.SQL(self._vtype), self._table, clause)
+        statement = self._statements.get((k, include_vectors)) if filter is None else None
+        if statement is None:
+            # k as a literal: a prepared statement with LIMIT $n gets a generic plan that ignores the index
+            statement = sql.SQL("SELECT {}, embedding {} %s::{} AS d FROM {}{} ORDER BY d LIMIT {}").format(
+                self._columns(include_vectors), self._op, sql.SQL(self._vtype), self._table, clause,
+                sql.Literal(int(k))).as_string(None)
+            if filter is None and len(self._statements) < 64:
+                self._statements[k, include_vectors] = statement  # composed once per k
         ef = self._search_option(params, "ef_search", DEFAULT_EF)
         probes = self._search_option(params, "probes")
 
         def search(conn: psycopg.Connection[Any], exact: bool, rows: list[int]) -> list[list[Hit]]:
-            settings: list[tuple[str, str]] = []
-            if exact:
-                settings += [("enable_indexscan", "off"), ("enable_bitmapscan", "off"), ("enable_indexonlyscan", "off")]
+            if exact:  # this transaction only: get/iterate on this connection keep their indexes
+                conn.execute("SELECT set_config('enable_indexscan', 'off', true), "
+                             "set_config('enable_bitmapscan', 'off', true), "
+                             "set_config('enable_indexonlyscan', 'off', true)")
             elif self.index == "hnsw":
-                settings.append(("hnsw.ef_search", str(min(max(int(ef), k), 1000))))
-                if filter is not None:
-                    settings.append(("hnsw.iterative_scan", "strict_order"))
+                _session(conn, {"hnsw.ef_search": str(min(max(int(ef), k), 1000)),
+                                "hnsw.iterative_scan": "off" if filter is None else "strict_order"})
             elif self.index == "ivf":
-                settings.append(("ivfflat.probes", str(int(probes) if probes else self._default_probes(conn))))
-                if filter is not None:
-                    settings.append(("ivfflat.iterative_scan", "relaxed_order"))
-            for name, value in settings:
-                conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                _session(conn, {"ivfflat.probes": str(int(probes) if probes else self._default_probes(conn)),
+                                "ivfflat.iterative_scan": "off" if filter is None else "relaxed_order"})
             out = []
             with conn.cursor(binary=True) as cur:
                 for i in rows:
-                    found = cur.execute(statement, [queries[i], *args, k]).fetchall()
-                    found.sort(key=lambda r: r[-1])  # ivfflat's relaxed order
-                    out.append([self._hit(r, include_vectors) for r in found])
+                    found = cur.execute(statement, [encoded[i], *args]).fetchall()
+                    if self.index == "ivf":
+                        found.sort(key=lambda r: r[-1])  # ivfflat's relaxed order
+                    out.append([Hit(r[0], 1.0 - r[-1] if cosine else -r[-1], r[1], r[2],
+                                    _array(r[3]) if include_vectors else None) for r in found])
             return out
 
+        cosine = self.metric == "cosine"  # scores: 1 - cosine distance; -(negative inner product); -L2
+        marker = HalfvecBytes if self._vtype == "halfvec" else VectorBytes
+        encoded = [marker(v) for v in vector_binary(queries, self._vtype == "halfvec")]
         everyone = list(range(len(queries)))
-        results = self._store.run(lambda c: search(c, exact or self.index == "flat", everyone))
+        exact = exact and self.index != "flat"  # a flat table has no vector index to avoid
+        results = self._store.run(lambda c: search(c, exact, everyone), transaction=exact)
         if filter is not None and not exact and self.index != "flat":
             short = [i for i, row in enumerate(results) if len(row) < k]
             if short:  # the index scan stopped early: answer these exactly
-                again = self._store.run(lambda c: search(c, True, short))
+                again = self._store.run(lambda c: search(c, True, short), transaction=True)
                 for i, row in zip(short, again):
                     results[i] = row
         return results
@@ -455,10 +517,6 @@ class PgvectorCollection(Collection):
                            (f"{table_name(self.name)}_ivf",)).fetchone()
         lists = int(row[0]) if row and row[0] else 1
         return max(1, math.isqrt(lists))
-
-    def _hit(self, row: tuple[Any, ...], include_vectors: bool) -> Hit:
-        vector = _array(row[3]) if include_vectors else None
-        return Hit(row[0], to_score(self.metric, float(row[-1])), row[1], row[2], vector)
 
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         statement = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(self._columns(include_vectors), self._table)
@@ -497,6 +555,22 @@ class PgvectorCollection(Collection):
             if len(records) < batch_size:
                 return
             last = records[-1].id
+
+
+#: per pooled connection, the pgvector settings (``hnsw.*``, ``ivfflat.*``) set on its session
+_SESSION: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _session(conn: psycopg.Connection[Any], wanted: dict[str, str]) -> None:
+    """Set pgvector's search settings for the session, sending only those that differ from
+    what this connection already has (no extra round trip per query).  They steer only
+    vector index scans, so they may outlive the query; a rolled-back transaction forgets them."""
+    have = _SESSION.setdefault(conn, {})
+    diff = {k: v for k, v in wanted.items() if have.get(k) != v}
+    if diff:
+        conn.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(diff)),
+                     [x for item in diff.items() for x in item])
+        have.update(diff)
 
 
 def _array(value: Any) -> np.ndarray:
