@@ -20,13 +20,23 @@ l2          ``l2_norm``: ``1 / (1 + d²)``      ``-sqrt(1/s - 1)``
 unit-length vectors.  The exact search's painless scripts produce the *same*
 transforms, so one inverse serves both paths.
 
-Filters (MongoDB semantics): ``$eq`` → ``term``, ``$in`` → ``terms``, ranges
-→ ``range``; ``$ne``/``$nin``/negated ranges → ``bool.must_not`` (which
-matches documents lacking the field); ``$and`` → ``bool.filter``; ``$or`` →
-``bool.should`` with ``minimum_should_match: 1``.  Metadata strings are
-mapped ``keyword``, every number ``double`` (ints and floats compare as
-numbers, and a float never gets truncated into a ``long`` field), booleans
-``boolean``.
+Metadata, typed by construction.  A dynamic mapping lets the first record that
+holds a key fix its type: a later record with another type for that key fails,
+a string filter value is coerced against a number field (``"2020"`` matches
+2020) and ``True`` against a number is an error.  So every value is indexed in
+a field named by its JSON type — ``vs_s.<key>`` (``keyword``), ``vs_n.<key>``
+(``double``: ints and floats compare as numbers, exactly up to 2**53) and
+``vs_b.<key>`` (``boolean``) — and ``metadata`` itself is stored but not
+indexed (``enabled: false``), so any key may hold any type in any record and
+reads return the values as written.
+
+Filters (MongoDB semantics) compile per type of the operand: ``$eq`` →
+``term`` on the field of its type; ``$in`` → ``terms`` per type present
+(``bool.should`` when several); ranges → ``range`` on ``vs_n`` (strings and
+booleans never match); ``$ne``/``$nin``/negated ranges → ``bool.must_not``
+of the positive (so records lacking the key, or holding another type, match);
+``$and`` → ``bool.filter``; ``$or`` → ``bool.should`` with
+``minimum_should_match: 1``.
 """
 
 from __future__ import annotations
@@ -35,9 +45,14 @@ import hashlib
 import math
 from typing import Any
 
-from ...filters import And, Cmp, Node, Not, Or
+from ...filters import And, Cmp, Node, Not, Or, type_tag
 
 SIMILARITY = {"cosine": "cosine", "dot": "max_inner_product", "l2": "l2_norm"}
+#: the indexed field of each type of metadata value (tags of :func:`vecstore.filters.type_tag`)
+TYPED = {"s": "vs_s", "n": "vs_n", "b": "vs_b"}
+TYPED_MAPPING = {"s": "keyword", "n": "double", "b": "boolean"}
+#: Lucene's limit on one indexed term, in bytes: longer string values are refused
+MAX_KEYWORD_BYTES = 32_766
 SETTINGS_KEY = "vecstore"
 VECTOR_FIELD = "vector"
 #: index_options types for index="hnsw" by quantization, and for index="flat"
@@ -84,15 +99,27 @@ def mapping(settings: dict[str, Any]) -> dict[str, Any]:
                 "similarity": SIMILARITY[settings["metric"]],
                 "index_options": vector_options,
             },
-            "metadata": {"type": "object", "dynamic": True},
+            "metadata": {"type": "object", "enabled": False},  # stored as written, not indexed
+            **{field: {"type": "object", "dynamic": True} for field in TYPED.values()},
         },
         "dynamic_templates": [
-            {"meta_strings": {"path_match": "metadata.*", "match_mapping_type": "string", "mapping": {"type": "keyword"}}},
-            {"meta_longs": {"path_match": "metadata.*", "match_mapping_type": "long", "mapping": {"type": "double"}}},
-            {"meta_doubles": {"path_match": "metadata.*", "match_mapping_type": "double", "mapping": {"type": "double"}}},
-            {"meta_bools": {"path_match": "metadata.*", "match_mapping_type": "boolean", "mapping": {"type": "boolean"}}},
+            {f"{TYPED[tag]}_values": {"path_match": f"{TYPED[tag]}.*", "mapping": {"type": kind}}}
+            for tag, kind in TYPED_MAPPING.items()
         ],
     }
+
+
+def typed_fields(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The indexed copies of a record's metadata, one object per type (empty ones left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in metadata.items():
+        out.setdefault(TYPED[type_tag(value)], {})[key] = value
+    return out
+
+
+def has_typed_layout(properties: dict[str, Any]) -> bool:
+    """Whether an index's mapping has the typed fields (indexes made before them do not)."""
+    return all(field in properties for field in TYPED.values())
 
 
 def to_score(metric: str, s: float) -> float:
@@ -116,17 +143,26 @@ def compile_filter(node: Node | None) -> dict[str, Any] | None:
     return _cmp(node)
 
 
-def _cmp(node: Cmp) -> dict[str, Any]:
-    key = f"metadata.{node.field}"
+def _path(field: str, value: Any) -> str:
+    return f"{TYPED[type_tag(value)]}.{field}"
+
+
+def _positive(node: Cmp) -> dict[str, Any]:
     if node.op == "$eq":
-        return {"term": {key: node.value}}
+        return {"term": {_path(node.field, node.value): node.value}}
     if node.op == "$in":
-        return {"terms": {key: list(node.value)}}
-    if node.op == "$ne":
-        return {"bool": {"must_not": [{"term": {key: node.value}}]}}
-    if node.op == "$nin":
-        return {"bool": {"must_not": [{"terms": {key: list(node.value)}}]}}
-    return {"range": {key: {node.op[1:]: node.value}}}
+        groups: dict[str, list[Any]] = {}
+        for value in node.value:
+            groups.setdefault(_path(node.field, value), []).append(value)
+        parts = [{"terms": {path: values}} for path, values in groups.items()]
+        return parts[0] if len(parts) == 1 else {"bool": {"should": parts, "minimum_should_match": 1}}
+    return {"range": {f"{TYPED['n']}.{node.field}": {node.op[1:]: node.value}}}
+
+
+def _cmp(node: Cmp) -> dict[str, Any]:
+    if node.op in ("$ne", "$nin"):
+        return {"bool": {"must_not": [_positive(Cmp(node.field, "$eq" if node.op == "$ne" else "$in", node.value))]}}
+    return _positive(node)
 
 
 def source(include_vectors: bool) -> dict[str, Any]:
@@ -175,7 +211,8 @@ def query_of(filter: dict[str, Any] | None) -> dict[str, Any]:
 def bulk_upsert_actions(index: str, ids: list[str], vectors: list[list[float]], texts: list[str | None],
                         metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {"_op_type": "index", "_index": index, "_id": doc_id(i), "_source": {"id": i, "text": t, "metadata": m, VECTOR_FIELD: v}}
+        {"_op_type": "index", "_index": index, "_id": doc_id(i),
+         "_source": {"id": i, "text": t, "metadata": m, **typed_fields(m), VECTOR_FIELD: v}}
         for i, v, t, m in zip(ids, vectors, texts, metadata)
     ]
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from elasticsearch import Elasticsearch, helpers
 
-from ...errors import BackendError, CollectionNotFoundError, VecstoreError
+from ...errors import BackendError, CollectionNotFoundError, InvalidInputError, VecstoreError
 from ...filters import Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
@@ -74,9 +74,14 @@ class ElasticsearchStore(VectorStore):
     def _read_settings(self, name: str) -> CollectionSettings | None:
         if not self._client.indices.exists(index=name):
             return None
-        meta = self._client.indices.get_mapping(index=name)[name]["mappings"].get("_meta") or {}
+        mappings = self._client.indices.get_mapping(index=name)[name]["mappings"]
+        meta = mappings.get("_meta") or {}
         if rq.SETTINGS_KEY not in meta:
             raise BackendError(f"index {name!r} was not created by vecstore", backend=self.backend, url=self.url)
+        if not rq.has_typed_layout(mappings.get("properties") or {}):
+            raise BackendError(f"index {name!r} was made by an earlier vecstore, whose metadata mapping let the first"
+                               " record fix each key's type; re-create it (vecstore copy to a new collection)",
+                               backend=self.backend, url=self.url)
         return CollectionSettings.from_json(meta[rq.SETTINGS_KEY])
 
     def _create_collection(self, settings: CollectionSettings) -> None:
@@ -121,6 +126,14 @@ class ElasticsearchCollection(Collection):
                 backend=self.store.backend,
                 url=self.store.url,
             )
+
+    def _validate_batch(self, batch: Batch) -> None:
+        for id_, meta in zip(batch.ids, batch.metadata):
+            for key, value in meta.items():
+                if isinstance(value, str) and len(value) * 4 > rq.MAX_KEYWORD_BYTES \
+                        and len(value.encode("utf-8")) > rq.MAX_KEYWORD_BYTES:
+                    raise InvalidInputError(f"record {id_[:40]!r}: metadata {key!r} is longer than the"
+                                            f" {rq.MAX_KEYWORD_BYTES} bytes Elasticsearch indexes in one term")
 
     def _upsert(self, batch: Batch) -> None:
         self._bulk(rq.bulk_upsert_actions(self.name, batch.ids, batch.vectors.tolist(), batch.texts, batch.metadata))
