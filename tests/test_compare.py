@@ -139,3 +139,28 @@ def test_compare_documents_with_a_queries_file_and_qrels(tmp_path):
     (flat,) = results["backends"]
     assert results["dataset"]["documents"] == 12 and results["dataset"]["judged_queries"] == 2
     assert flat["status"] == "ok" and flat["quality"]["mrr@10"] > 0 and "filtered" not in flat
+
+
+@pytest.mark.integration
+def test_compare_smoke_on_every_server(tmp_path, vecstore_url_for):
+    """The comparison on every real server this run has (env URLs, containers, or the
+    local `chroma run` and PostgreSQL): each one ingests, answers and agrees with exact search."""
+    from tests.test_pipeline import make_beir
+
+    urls = {}
+    for backend in ("qdrant", "elasticsearch", "chroma", "milvus", "pgvector"):
+        try:
+            urls[backend] = vecstore_url_for(backend, server=True)
+        except pytest.skip.Exception:
+            continue
+    if not urls:
+        pytest.skip("no server reachable: set QDRANT_URL, ELASTICSEARCH_URL, CHROMA_URL, MILVUS_URL or PGVECTOR_URL")
+    data = make_beir(tmp_path / "beir", n=60)
+    results = compare(data, ["flat=faiss://", *(f"{b}={u}" for b, u in urls.items())], out=tmp_path / "out",
+                      embedder=HashEmbedder(32), cache=False, repeat=1, warmup=1, concurrency=2)
+    by_label = {b["label"]: b for b in results["backends"]}
+    for backend in urls:
+        row = by_label[backend]
+        assert row["status"] == "ok", (backend, row.get("error"))
+        assert row["recall@10"] >= 0.9 and row["filtered"]["recall@10"] >= 0.9, backend
+        assert results["overlap"]["flat"][backend] >= 0.9

@@ -112,7 +112,7 @@ def test_unreachable_server_raises_unavailable():
 
 @pytest.fixture(scope="module")
 def milvus_server(vecstore_url_for):
-    """MILVUS_URL (vecstore's pytest plugin); Milvus containers are not started automatically."""
+    """MILVUS_URL, or a Milvus standalone container when Docker answers (vecstore's pytest plugin)."""
     return vecstore_url_for("milvus", server=True)
 
 

@@ -219,6 +219,7 @@ QDRANT_IMAGE = "qdrant/qdrant:v1.19.1"
 ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.1.5"
 CHROMA_IMAGE = "chromadb/chroma:1.5.9"
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.2-pg18"
+MILVUS_IMAGE = "milvusdb/milvus:v3.0.0"
 
 
 def docker_available() -> bool:
@@ -252,7 +253,7 @@ def container(image: str, port: int, health_path: str, env: dict[str, str] | Non
 
 
 IMAGES = {"qdrant": QDRANT_IMAGE, "elasticsearch": ELASTICSEARCH_IMAGE, "chroma": CHROMA_IMAGE,
-          "pgvector": PGVECTOR_IMAGE}
+          "pgvector": PGVECTOR_IMAGE, "milvus": MILVUS_IMAGE}
 
 
 @contextlib.contextmanager
@@ -275,6 +276,11 @@ def container_url(backend: str) -> Iterator[str]:
     elif backend == "pgvector":
         with pgvector_container() as url:
             yield url
+    elif backend == "milvus":
+        from testcontainers.community.milvus import MilvusContainer  # standalone, embedded etcd
+
+        with MilvusContainer(MILVUS_IMAGE) as box:
+            yield f"milvus://{box.get_container_host_ip()}:{box.get_exposed_port(19530)}"
     else:
         raise ValueError(f"no container for {backend!r}")
 
