@@ -271,7 +271,7 @@ def test_cli_ingest_search_copy(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report["documents"] == 5 and report["targets"][0]["written"] == 5
     assert cli.main(["search", "document 3 about subject 3", "--in", url, "--collection", "cli", "-k", "2", "--json"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = json.loads(capsys.readouterr().out)
     assert len(lines) == 2 and lines[0]["id"].startswith("3.md#0") and set(lines[0]) == {"id", "score", "text", "metadata"}
     assert cli.main(["copy", url, "cli", "chroma:" + str(tmp_path / "chroma"), "-q"]) == 0
     assert "copied 5 records" in capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""vecstore: one vector-store contract, adapters for Faiss, Chroma, Qdrant and
-Elasticsearch, and tools to ingest, search and compare them.
+"""vecstore: one vector-store contract, adapters for Faiss, Chroma, Qdrant,
+Elasticsearch, Milvus and PostgreSQL/pgvector, and tools to ingest, search and
+compare them.
 
 >>> import vecstore
 >>> with vecstore.connect("faiss://") as store:

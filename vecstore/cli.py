@@ -119,14 +119,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from .textsearch import open_collection
 
+    flt = _json_arg(args.filter, "--filter")
     with open_collection(args.url, args.collection, model=args.model) as col:
-        hits = col.search(args.text, k=args.k, filter=_json_arg(args.filter, "--filter"), exact=args.exact)
+        hits = col.search(args.text, k=args.k, filter=flt, exact=args.exact)
+        matched = col.count(flt) if not hits and flt is not None else None
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results" + ("" if matched is None else f" (the filter matches {matched} records)"))
     for rank, hit in enumerate(hits, 1):
-        if args.json:
-            print(json.dumps(hit.to_dict(), ensure_ascii=False))
-        else:
-            text = " ".join((hit.text or "").split())
-            print(f"{rank:>2}. {hit.score:+.4f}  {hit.id}\n    {text[:200]}")
+        text = " ".join((hit.text or "").split())
+        print(f"{rank:>2}. {hit.score:+.4f}  {hit.id}\n    {text[:200]}")
     return 0
 
 
@@ -135,9 +139,20 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
     from .textsearch import copy_collection
 
-    with tqdm(unit="rec", desc="copy", disable=args.quiet) as bar:
+    bars: list[Any] = []
+
+    def progress(n: int) -> None:  # the bar appears with the first records, not before an error
+        if not bars:
+            bars.append(tqdm(unit="rec", desc="copy", disable=args.quiet))
+        bars[0].update(n)
+
+    try:
         n = copy_collection(args.src_url, args.src_collection, args.dst_url, args.dst_collection,
-                            index=args.index, progress=bar.update, **_index_options(args.index_option))
+                            index=args.index, progress=progress, on_change=lambda m: print(f"note: {m}", file=sys.stderr),
+                            **_index_options(args.index_option))
+    finally:
+        for bar in bars:
+            bar.close()
     print(f"copied {n} records to {args.dst_url} {args.dst_collection or args.src_collection}")
     return 0
 
@@ -240,9 +255,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecstore",
-        description="One vector-store contract for Faiss, Chroma, Qdrant and Elasticsearch.",
+        description="One vector-store contract for Faiss, Chroma, Qdrant, Elasticsearch, Milvus and"
+                    " PostgreSQL/pgvector.",
     )
     parser.add_argument("--version", action="version", version=f"vecstore {__version__}")
+    parser.add_argument("--verbose", dest="show_logs", action="store_true",
+                        help="let libraries' log lines and warnings through (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("backends", help="which backends are installed and usable")
@@ -344,6 +362,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        if not args.show_logs:  # the user sees vecstore's one line, not an SDK's log records and tracebacks
+            logging.disable(logging.ERROR)
+            warnings.simplefilter("ignore")
+        try:
+            return _run(args)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except VecstoreError as exc:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _numeric
-from ._plot import pyplot, require, save
+from ._plot import off_diagonal_range, pyplot, require, save
 from .embed import Embedder, load_embedder
 from .errors import BackendNotInstalledError, InvalidInputError
 
@@ -142,8 +142,19 @@ def neighbours_text(emb: Embeddings, matrix: np.ndarray, n: int = 3, width: int 
     lines = []
     for i, near in neighbours(emb, matrix, n):
         lines.append(f"{i + 1}. {_short(emb.texts[i], width)}")
-        lines += [f"     {s:.4f}  {j + 1}. {_short(emb.texts[j], width)}" for j, s in near]
+        lines += [f"     {s:+.4f}  {j + 1}. {_short(emb.texts[j], width)}" for j, s in near]  # signed: columns align
     return "\n".join(lines)
+
+
+def natural_order(labels: Sequence[str]) -> list[str]:
+    """Labels as people count them: "2" before "10", numbers before words."""
+    def key(label: str) -> tuple[int, float, str]:
+        try:
+            return (0, float(label), label)
+        except ValueError:
+            return (1, 0.0, label)
+
+    return sorted(labels, key=key)
 
 
 def heatmap_png(emb: Embeddings, matrix: np.ndarray, path: str | Path, width: int = 30) -> Path:
@@ -151,7 +162,8 @@ def heatmap_png(emb: Embeddings, matrix: np.ndarray, path: str | Path, width: in
     n = len(emb)
     size = min(2 + 0.55 * n, 20)
     fig, ax = plt.subplots(figsize=(size + 2, size))
-    im = ax.imshow(matrix, vmin=min(0.0, float(matrix.min())), vmax=1.0, cmap="magma")
+    lo, hi = off_diagonal_range(matrix)  # the 1.00 diagonal would flatten every other colour
+    im = ax.imshow(matrix, vmin=lo, vmax=hi, cmap="magma")
     labels = [f"{i + 1}. {_short(t, width)}" for i, t in enumerate(emb.texts)]
     if n <= 40:
         ax.set_xticks(range(n), [str(i + 1) for i in range(n)])
@@ -160,7 +172,7 @@ def heatmap_png(emb: Embeddings, matrix: np.ndarray, path: str | Path, width: in
             for i in range(n):
                 for j in range(n):
                     ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="black" if matrix[i, j] > 0.6 else "white")
+                            color="black" if matrix[i, j] > lo + 0.6 * (hi - lo) else "white")
     fig.colorbar(im, ax=ax, label="cosine similarity")
     ax.set_title(f"Cosine similarity ({emb.model or 'embeddings'})")
     return save(fig, path)
@@ -224,7 +236,8 @@ def map_png(emb: Embeddings, maps: dict[str, np.ndarray], groups: list[str], pat
     plt = pyplot()
     numbered = len(emb) <= 30 if numbered is None else numbered
     fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 5), squeeze=False)
-    names = sorted(set(groups), key=lambda g: (groups.count(g) * -1, g))[:20]
+    largest = sorted(set(groups), key=lambda g: (groups.count(g) * -1, g))[:20]
+    names = natural_order(largest)  # the legend reads 0, 1, 2, … (not by size)
     cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
     colour_of = {g: cmap(i % cmap.N) for i, g in enumerate(names)}
     for ax, (method, xy) in zip(axes[0], maps.items()):

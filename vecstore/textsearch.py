@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .embed import Embedder, load_embedder
@@ -14,7 +14,7 @@ from .errors import EmbeddingModelMismatchError
 from .pipeline.ingest import EMBEDDING_INFO_KEY, check_embedding
 from .registry import connect
 from .store import Collection, VectorStore
-from .types import Hit
+from .types import Hit, Record
 
 
 class TextCollection:
@@ -32,6 +32,26 @@ class TextCollection:
     def search_batch(self, texts: Sequence[str], k: int = 10, *, filter: dict[str, Any] | None = None,
                      **kwargs: Any) -> list[list[Hit]]:
         return self.collection.search_batch(self.embedder.embed_queries(list(texts)), k, filter=filter, **kwargs)
+
+    # the collection's read methods, so that a text collection is all a reader needs
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:
+        return self.collection.count(filter)
+
+    def get(self, ids: Iterable[str], *, include_vectors: bool = True) -> list[Record]:
+        return self.collection.get(ids, include_vectors=include_vectors)
+
+    def iterate(self, batch_size: int = 1000, *, filter: dict[str, Any] | None = None,
+                include_vectors: bool = True) -> Iterator[list[Record]]:
+        return self.collection.iterate(batch_size, filter=filter, include_vectors=include_vectors)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.collection.info
+
+    @property
+    def name(self) -> str:
+        return self.collection.name
 
     def close(self) -> None:
         if self._store is not None:
@@ -74,15 +94,24 @@ def copy_collection(
     index: str | None = None,
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
+    on_change: Callable[[str], None] | None = None,
     **index_options: Any,
 ) -> int:
-    """Copy every record (vectors included, nothing re-embedded) to another store; returns the count."""
+    """Copy every record (vectors included, nothing re-embedded) to another store; returns the count.
+
+    The copy keeps the source's index type and options where the target has them
+    (``index=`` and options given here win); ``on_change`` is told, in a sentence,
+    what the target could not keep."""
     src_store = connect(src) if isinstance(src, str) else src
     dst_store = connect(dst) if isinstance(dst, str) else dst
     try:
         source = src_store.get_collection(src_collection)
+        dst_index, options, notes = _copy_settings(source, dst_store, index, index_options)
+        for note in notes:
+            if on_change:
+                on_change(note)
         target = dst_store.collection(dst_collection or src_collection, dim=source.dim, metric=source.metric,
-                                      index=index, info=source.info, **index_options)
+                                      index=dst_index, info=source.info, **options)
         copied = 0
         for batch in source.iterate(batch_size):
             copied += target.upsert(batch)
@@ -94,3 +123,24 @@ def copy_collection(
             src_store.close()
         if isinstance(dst, str):
             dst_store.close()
+
+
+def _copy_settings(source: Collection, dst: VectorStore, index: str | None,
+                   given: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
+    """The target's index type and options for a copy of ``source``, and what changed."""
+    notes: list[str] = []
+    wanted = index or source.index
+    inherited = dict(source.settings.index_options) if wanted == source.index else {}
+    if wanted not in dst.index_types:
+        if index is not None:  # asked for explicitly: the store's own error says it
+            return index, dict(given), notes
+        notes.append(f"{dst.backend} has no {wanted!r} index: the copy uses {dst.index_types[0]!r}"
+                     f" (the source's options {sorted(inherited) or 'none'} are left out)")
+        wanted, inherited = dst.index_types[0], {}
+    allowed = dst.index_options.get(wanted, frozenset())
+    dropped = sorted(k for k in inherited if k not in allowed)
+    if dropped:
+        notes.append(f"{dst.backend}'s {wanted!r} index has no option {', '.join(dropped)}: left out of the copy")
+    options = {k: v for k, v in inherited.items() if k in allowed}
+    options.update(given)
+    return wanted, options, notes

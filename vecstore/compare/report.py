@@ -9,7 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._plot import pyplot, save
+from .._plot import off_diagonal_range, pyplot, save
+
+#: marker shapes of the backends in recall_vs_qps.png, in turn
+MARKERS = ("*", "D", "s", "^", "v", "P", "X", "o", "<", ">")
 
 COLUMNS = [
     ("backend", lambda b, k: b["label"]),
@@ -126,15 +129,17 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     palette = plt.get_cmap("tab10")
     for i, b in enumerate(ok):
-        color = palette(i % 10)
+        color, marker = palette(i % 10), MARKERS[i % len(MARKERS)]
         pts = sorted(((s[f"recall@{k}"], s["qps"]) for s in b.get("sweep", [])), key=lambda t: t[0])
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", alpha=0.6, color=color)
-        ax.scatter([b[f"recall@{k}"]], [b["latency"]["qps"]], s=80, marker="*", color=color, label=b["label"], zorder=3)
+        # one marker shape per backend, outlined and translucent: two at the same spot both show
+        ax.scatter([b[f"recall@{k}"]], [b["latency"]["qps"]], s=90, marker=marker, color=color, label=b["label"],
+                   zorder=3 + i, alpha=0.8, edgecolors="black", linewidths=0.6)
     ax.set_xlabel(f"recall@{k} vs exact search")
     ax.set_ylabel("queries per second (sequential)")
     ax.set_yscale("log")
-    ax.set_title("Recall vs throughput (stars: default settings; lines: sweeps)")
+    ax.set_title("Recall vs throughput (markers: default settings; lines: sweeps)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     paths.append(save(fig, out_dir / "recall_vs_qps.png"))
@@ -171,13 +176,13 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         labels = [b["label"] for b in ok]
         matrix = [[results["overlap"][a][b] for b in labels] for a in labels]
         fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        vmin = max(0.0, round(min(min(row) for row in matrix) - 0.05, 2))
-        im = ax.imshow(matrix, vmin=vmin, vmax=1, cmap="viridis")  # scaled to show small gaps
+        vmin, vmax = off_diagonal_range(matrix)  # scaled to the pairs, not the 1.000 diagonal
+        im = ax.imshow(matrix, vmin=vmin, vmax=vmax, cmap="viridis")
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         for i in range(len(labels)):
             for j in range(len(labels)):
-                dark = matrix[i][j] < vmin + 0.5 * (1 - vmin)  # viridis is dark at the low end
+                dark = matrix[i][j] < vmin + 0.5 * (vmax - vmin)  # viridis is dark at the low end
                 ax.text(j, i, f"{matrix[i][j]:.3f}", ha="center", va="center", color="white" if dark else "black",
                         fontsize=7)
         fig.colorbar(im)

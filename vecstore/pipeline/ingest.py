@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,42 @@ def open_target(
                            info={EMBEDDING_INFO_KEY: fingerprint}, **(index_options or {}))
     check_embedding(col, fingerprint)
     return col, (store if isinstance(target, str) else None)
+
+
+def check_target(store: VectorStore, collection: str, embedder: Embedder, metric: str | None,
+                 index: str | None) -> None:
+    """Reach ``store`` and check that ``collection`` can take this model's vectors,
+    creating nothing: a dead server or a mismatch fails the ingest before any write."""
+    if not store.has_collection(collection):
+        if index is not None and index not in store.index_types:
+            from ..errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(f"{store.backend} has no {index!r} index; it has {', '.join(store.index_types)}")
+        return
+    col = store.collection(collection)
+    for key, want in (("dim", embedder.dim), ("metric", metric), ("index", index)):
+        if want is not None and getattr(col, key) != want:
+            from ..errors import CollectionConfigError
+
+            raise CollectionConfigError(f"collection {collection!r} in {store.url} exists with {key}="
+                                        f"{getattr(col, key)!r}, not {want!r}; drop it or use another name")
+    have = col.info.get(EMBEDDING_INFO_KEY)
+    if have is not None or col.count() > 0:
+        check_embedding(col, embedder.fingerprint())
+
+
+def _with_text(documents: Iterable[Document], source: str) -> Iterator[Document]:
+    """``documents``, after making sure at least one has text (else :class:`InvalidInputError`)."""
+    from ..errors import InvalidInputError
+
+    it = iter(documents)
+    skipped: list[Document] = []
+    for doc in it:
+        if doc.text.strip():
+            return chain(skipped, [doc], it)
+        skipped.append(doc)
+    reason = f"{len(skipped)} document(s), all without text" if skipped else "no documents"
+    raise InvalidInputError(f"nothing to ingest from {source}: {reason}")
 
 
 def make_chunker(embedder: Embedder, mode: str = "tokens", size: int | None = None, overlap: int | None = None) -> Chunker:
@@ -238,16 +274,24 @@ def ingest(
     else:
         cache_obj = EmbeddingCache(cache) if isinstance(cache, str) else (EmbeddingCache() if cache else None)
     documents = load(source, **(loader_options or {})) if isinstance(source, str) else source
+    documents = _with_text(documents, source if isinstance(source, str) else "the documents given")
     opened: list[VectorStore] = []
     report = IngestReport(collection=collection, model=embedder.name)
     try:
-        cols = []
+        # every target is reached and checked before a collection is created anywhere
+        stores = []
         for target in targets:
-            col, store = open_target(target, collection, embedder, metric, index, index_options)
+            store = connect(target) if isinstance(target, str) else target
+            if isinstance(target, str):
+                opened.append(store)  # type: ignore[arg-type]
+            stores.append(store)
+            if isinstance(store, VectorStore):
+                check_target(store, collection, embedder, metric, index)
+        cols = []
+        for target in stores:
+            col, _ = open_target(target, collection, embedder, metric, index, index_options)
             cols.append(col)
             report.targets.append(TargetReport(col.store.url))
-            if store is not None:
-                opened.append(store)
         callback, bar = _progress(progress)
         try:
             Ingestor(embedder, chunker, cache_obj).run(documents, cols, report, batch_docs, prune, callback)
