@@ -89,20 +89,27 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """No PostgreSQL outlives the run: a test that failed half-way may leave a private
-    server (``pgvector:///tmp/...``) or a test server running; stop those, and only those."""
+    """No PostgreSQL this session started outlives it: a test that failed half-way may leave
+    a private server (``pgvector:///<tmp_path>/...``) running. Only data directories under
+    this session's own base temp directory count, so two test sessions on one machine never
+    stop each other's servers (the test servers of the plugin stop with the plugin)."""
     import contextlib
-    import tempfile
 
     try:
         import psutil
     except ImportError:
         return
-    ours = ("/pytest-of-", "/vecstore-pg")  # pytest's tmp_path, and vecstore's temporary servers
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = str(factory.getbasetemp().resolve())
+    except (OSError, ValueError):
+        return
     for proc in psutil.process_iter(attrs=["name", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if proc.info.get("name") == "postgres" and "-D" in cmd:
-            data = cmd[cmd.index("-D") + 1] if cmd.index("-D") + 1 < len(cmd) else ""
-            if data.startswith(tempfile.gettempdir()) and any(mark in data for mark in ours):
+        if proc.info.get("name") == "postgres" and "-D" in cmd[:-1]:
+            data = cmd[cmd.index("-D") + 1]
+            if data.startswith(base + "/"):
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
