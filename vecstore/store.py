@@ -120,6 +120,9 @@ class VectorStore(abc.ABC):
     connect_options: ClassVar[frozenset[str]] = frozenset()
     #: ``exact=True`` is honoured.
     exact_search: ClassVar[bool] = True
+    #: A known defect of the backend's own ANN index: stored records it may never
+    #: return to a search (``None``: none known).  Exact search still finds them.
+    ann_unreachable: ClassVar[str | None] = None
 
     def __init__(self, spec: ConnectionSpec | str, **options: Any) -> None:
         if isinstance(spec, str):

@@ -23,6 +23,16 @@ names never contain ``.``, so the mapping is reversible.  The collection's
 vecstore settings live in its metadata under ``vecstore``; ``vecstore_tags``
 marks collections whose records tag ints and floats apart (see :mod:`.filters`).
 
+A known Chroma defect (chromadb 1.5.9, server and embedded): now and then
+a stored record is never returned by ``query`` again, even for its own
+vector with ``n_results`` = the whole collection, while ``get`` and
+``count`` still have it.  ``benchmarks/chroma_unreachable.py`` reproduces it
+with chromadb alone: one client upserting 3 × 40 records of dim 8 with reads
+in between lost one record in 4-7 of 150 trials (no thread or HNSW
+``batch_size`` setting avoided it).  ``exact=True`` still finds such records;
+the crash and two-process suites check that and tolerate a few unreachable
+records on Chroma only (:attr:`ann_unreachable`).
+
 One process per directory: Chroma's embedded client is not safe with two
 processes writing one ``chroma:///dir`` (measured with chromadb 1.5.9: two
 processes upserting 5,000 disjoint records each both reported success, yet
@@ -126,6 +136,7 @@ class ChromaStore(VectorStore):
     index_types = ("hnsw",)
     index_options = {"hnsw": frozenset(HNSW_DEFAULTS)}
     connect_options = frozenset({"timeout", "token", "headers", "tenant", "database", "ssl_verify"})
+    ann_unreachable = "chromadb 1.5.9: a stored record may become unreachable by query (see the module docs)"
 
     def _connect(self) -> None:
         spec = self.spec
