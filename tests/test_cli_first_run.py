@@ -202,6 +202,27 @@ def test_map_legend_reads_in_natural_order(monkeypatch, tmp_path):
     assert labels == ["0", "1", "2", "3", "4", "10"]
 
 
+def test_map_numbers_do_not_overlap(monkeypatch, tmp_path):
+    import numpy as np
+
+    from vecstore import _plot, explore
+
+    figures = []
+    monkeypatch.setattr(explore, "save", lambda fig, path: figures.append(fig) or path)
+    boxes = []
+    real = _plot.place_labels
+    monkeypatch.setattr(explore, "place_labels", lambda *a, **k: boxes.extend(real(*a, **k)) or boxes)
+    # 25 points close together on a line, and two that coincide: "3, 3" offsets would overlap
+    xy = np.c_[np.r_[np.arange(25) * 0.01, 0.1, 0.1], np.r_[np.zeros(25), 1.0, 1.0]]
+    explore.map_png(_emb(27), {"pca": xy}, ["a"] * 27, tmp_path / "m.png")
+    texts = [t.get_text() for t in figures[0].axes[0].texts]
+    assert sorted(texts, key=int) == [str(i) for i in range(1, 28)]
+    overlapping = [(i, j) for i in range(len(boxes)) for j in range(i) if _plot._overlap(boxes[i], boxes[j]) > 0]
+    assert overlapping == []
+    naive = [(x, y, x + 10, y + 8) for x, y in figures[0].axes[0].transData.transform(xy)]
+    assert any(_plot._overlap(a, b) > 0 for a in naive for b in naive if a is not b)  # the data do crowd
+
+
 def test_every_backend_has_its_own_marker_in_recall_vs_qps(monkeypatch, tmp_path):
     from vecstore.compare import report
 

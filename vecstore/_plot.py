@@ -42,3 +42,43 @@ def off_diagonal_range(matrix: Any) -> tuple[float, float]:
     off = m[~np.eye(m.shape[0], dtype=bool)]
     lo, hi = float(off.min()), float(off.max())
     return (lo, hi) if hi > lo else (lo - 0.01, hi + 0.01)
+
+
+#: Where a point's label may go, in points from the point: right-above first, then around it.
+_LABEL_SPOTS = ((3, 3), (3, -3), (-3, 3), (-3, -3), (0, 6), (0, -6), (6, 0), (-6, 0))
+
+
+def place_labels(ax: Any, xy: Any, texts: list[str], fontsize: float = 8) -> list[tuple[float, float, float, float]]:
+    """Annotate each point with its text where it overlaps the fewest labels already placed
+    (greedy, among eight spots around the point); returns the labels' boxes in display pixels."""
+    fig = ax.figure
+    fig.canvas.draw()  # the axes' limits and transforms are final
+    px = fig.dpi / 72.0
+    height = fontsize * px * 1.2
+    placed: list[tuple[float, float, float, float]] = []
+    points = ax.transData.transform(np.asarray(xy, dtype=float))
+    for (x, y), text, (a, b) in zip(points, texts, np.asarray(xy, dtype=float)):
+        width = len(text) * fontsize * px * 0.62
+        best = None
+        for dx, dy in _LABEL_SPOTS:
+            x0 = x + dx * px - (width if dx < 0 else width / 2 if dx == 0 else 0)
+            y0 = y + dy * px - (height if dy < 0 else height / 2 if dy == 0 else 0)
+            box = (x0, y0, x0 + width, y0 + height)
+            cost = sum(_overlap(box, other) for other in placed)
+            if best is None or cost < best[0]:
+                best = (cost, box, dx, dy)
+            if cost == 0:
+                break
+        assert best is not None
+        _, box, dx, dy = best
+        placed.append(box)
+        ax.annotate(text, (a, b), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
+                    ha="right" if dx < 0 else "center" if dx == 0 else "left",
+                    va="top" if dy < 0 else "center" if dy == 0 else "bottom")
+    return placed
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0

@@ -116,10 +116,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    from . import filters
+    from .types import check_collection_name
+    from .url import parse_url
+
+    # every argument is checked before a backend SDK or the model is imported
+    flt = _json_arg(args.filter, "--filter")
+    filters.parse(flt)
+    check_collection_name(args.collection)
+    parse_url(args.url)
+
     from .textsearch import open_collection
 
-    flt = _json_arg(args.filter, "--filter")
     with open_collection(args.url, args.collection, model=args.model) as col:
         hits = col.search(args.text, k=args.k, filter=flt, exact=args.exact)
         matched = col.count(flt) if not hits and flt is not None else None
@@ -296,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--in", dest="url", required=True, metavar="URL")
     p.add_argument("--collection", required=True)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=_positive_int, default=5)
     p.add_argument("--filter", help='JSON, e.g. \'{"lang": "en"}\'')
     p.add_argument("--exact", action="store_true", help="exact (brute-force) search")
     p.add_argument("--model", help="override the collection's recorded model (must match it)")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _numeric
-from ._plot import off_diagonal_range, pyplot, require, save
+from ._plot import off_diagonal_range, place_labels, pyplot, require, save
 from .embed import Embedder, load_embedder
 from .errors import BackendNotInstalledError, InvalidInputError
 
@@ -244,9 +244,8 @@ def map_png(emb: Embeddings, maps: dict[str, np.ndarray], groups: list[str], pat
         for g in names:
             idx = [i for i, x in enumerate(groups) if x == g]
             ax.scatter(xy[idx, 0], xy[idx, 1], s=14 if len(emb) > 200 else 40, alpha=0.75, color=colour_of[g], label=g)
-        if numbered:
-            for i, (a, b) in enumerate(xy):
-                ax.annotate(str(i + 1), (a, b), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        if numbered:  # each number where it covers the fewest others
+            place_labels(ax, xy, [str(i + 1) for i in range(len(xy))])
         ax.set_title({"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[method])
         ax.set_xticks([])
         ax.set_yticks([])

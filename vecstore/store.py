@@ -131,11 +131,12 @@ class VectorStore(abc.ABC):
             raise UnsupportedModeError(
                 f"{self.backend} has no {spec.mode} mode ({spec.redacted}); its modes: {', '.join(self.modes)}"
             )
-        unknown = set(options) - set(self.connect_options)
+        # options come as keywords or as the URL's query parameters: a misspelt one is an error, not ignored
+        unknown = (set(options) | set(spec.params)) - set(self.connect_options)
         if unknown:
             raise ConfigError(
                 f"unknown option(s) for {self.backend}: {', '.join(sorted(unknown))}"
-                f" (accepted: {', '.join(sorted(self.connect_options)) or 'none'})"
+                f" (accepted: {', '.join(sorted(self.connect_options)) or 'none'}) [{spec.redacted}]"
             )
         self.spec = spec
         self.options = options

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_query_embedder
 from .errors import EmbeddingModelMismatchError
 from .pipeline.ingest import EMBEDDING_INFO_KEY, check_embedding
 from .registry import connect
@@ -77,7 +77,7 @@ def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedd
                 raise EmbeddingModelMismatchError(
                     f"collection {collection!r} records no embedding model; pass model= or embedder="
                 )
-            embedder = load_embedder(name, **embedder_options)
+            embedder = load_query_embedder(name, **embedder_options)
         return TextCollection(col, embedder, store if isinstance(url, str) else None)
     except BaseException:
         if isinstance(url, str):

@@ -32,6 +32,7 @@ from ..embed import Embedder, fingerprint_key, load_embedder
 from ..errors import EmbeddingModelMismatchError
 from ..registry import connect
 from ..store import Collection, VectorStore
+from ..types import check_collection_name
 from .cache import EmbeddingCache
 from .chunking import Chunk, Chunker, char_chunker, text_hash, token_chunker
 from .loaders import Document, load
@@ -139,6 +140,18 @@ def _with_text(documents: Iterable[Document], source: str) -> Iterator[Document]
         skipped.append(doc)
     reason = f"{len(skipped)} document(s), all without text" if skipped else "no documents"
     raise InvalidInputError(f"nothing to ingest from {source}: {reason}")
+
+
+def check_chunking(mode: str, size: int | None, overlap: int | None) -> None:
+    """What :func:`make_chunker` would refuse, found without the embedder."""
+    from ..errors import ConfigError
+
+    if mode not in ("tokens", "chars"):
+        raise ConfigError(f"unknown chunking {mode!r}: use 'tokens' or 'chars'")
+    if size is not None and size < 1:
+        raise ConfigError(f"chunk size must be positive (size={size})")
+    if overlap is not None and (overlap < 0 or (size is not None and mode == "chars" and overlap >= size)):
+        raise ConfigError(f"chunk size must be positive and overlap smaller (size={size}, overlap={overlap})")
 
 
 def make_chunker(embedder: Embedder, mode: str = "tokens", size: int | None = None, overlap: int | None = None) -> Chunker:
@@ -265,26 +278,30 @@ def ingest(
     Returns an :class:`IngestReport` with counts and timings.
     """
     started = time.perf_counter()
-    embedder = embedder or load_embedder(model)
-    chunker = make_chunker(embedder, chunking, chunk_size, overlap)
-    own_cache = cache is True or isinstance(cache, str)
-    cache_obj: EmbeddingCache | None
-    if isinstance(cache, EmbeddingCache):
-        cache_obj = cache
-    else:
-        cache_obj = EmbeddingCache(cache) if isinstance(cache, str) else (EmbeddingCache() if cache else None)
+    # what is cheap to check is checked before the model loads (seconds) or anything is created
+    check_collection_name(collection)
+    check_chunking(chunking, chunk_size, overlap)
     documents = load(source, **(loader_options or {})) if isinstance(source, str) else source
     documents = _with_text(documents, source if isinstance(source, str) else "the documents given")
     opened: list[VectorStore] = []
-    report = IngestReport(collection=collection, model=embedder.name)
+    cache_obj: EmbeddingCache | None = None
+    own_cache = cache is True or isinstance(cache, str)
     try:
-        # every target is reached and checked before a collection is created anywhere
         stores = []
         for target in targets:
-            store = connect(target) if isinstance(target, str) else target
+            store = connect(target) if isinstance(target, str) else target  # parses the URL and its options
             if isinstance(target, str):
                 opened.append(store)  # type: ignore[arg-type]
             stores.append(store)
+        embedder = embedder or load_embedder(model)
+        chunker = make_chunker(embedder, chunking, chunk_size, overlap)
+        if isinstance(cache, EmbeddingCache):
+            cache_obj = cache
+        else:
+            cache_obj = EmbeddingCache(cache) if isinstance(cache, str) else (EmbeddingCache() if cache else None)
+        report = IngestReport(collection=collection, model=embedder.name)
+        # every target is reached and checked before a collection is created anywhere
+        for store in stores:
             if isinstance(store, VectorStore):
                 check_target(store, collection, embedder, metric, index)
         cols = []

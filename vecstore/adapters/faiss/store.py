@@ -51,6 +51,7 @@ from ...errors import StoreLockedError
 from ...filters import Node, cache_key, matches
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
+from ...url import option
 from . import persist, wal
 
 # faiss's bundled stubs miss most of its SWIG API (SearchParametersHNSW, get_xb, ...)
@@ -212,8 +213,9 @@ class FaissStore(VectorStore):
     def _connect(self) -> None:
         self._states: dict[str, _State] = {}
         self._lockfile: Any = None
-        if self.options.get("threads"):
-            faiss.omp_set_num_threads(int(self.options["threads"]))
+        threads = option(self.spec, self.options, "threads")
+        if threads:
+            faiss.omp_set_num_threads(int(threads))
         if self.spec.mode == "path":
             assert self.spec.path is not None
             os.makedirs(self.spec.path, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -22,7 +23,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import BackendNotInstalledError, ConfigError
+from ..errors import BackendNotInstalledError, ConfigError
+
+log = logging.getLogger("vecstore.embed")
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"all-MiniLM-L6-v2", DEFAULT_MODEL}
@@ -131,6 +134,53 @@ class SentenceTransformerEmbedder:
         }
 
 
+class ExportedEmbedder:
+    """A sentence-transformers model run from its ONNX export (:mod:`vecstore.embed.onnx`):
+    the same vectors and fingerprint as :class:`SentenceTransformerEmbedder`, without torch."""
+
+    def __init__(
+        self,
+        name: str,
+        directory: Any,
+        config: dict[str, Any],
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+    ) -> None:
+        from .onnx import OnnxEncoder
+
+        self.name = name
+        self.normalize = normalize
+        self._encoder = OnnxEncoder(directory, config, batch_size=batch_size)
+        self.dim = self._encoder.dim
+        self.max_tokens = int(config["max_seq_length"]) or None
+        prompts = config.get("prompts") or {}
+        self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query", "")
+        self.document_prompt = (
+            document_prompt if document_prompt is not None else prompts.get("document", prompts.get("passage", ""))
+        )
+        self.special_tokens = len(self._encoder._tokenizer.encode("").ids)
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        vectors = self._encoder.encode([prompt + t for t in texts])
+        if self.normalize and len(vectors):
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.document_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return self._encoder.count_tokens(texts)
+
+    fingerprint = SentenceTransformerEmbedder.fingerprint
+
+
 def _quiet_load(cls: Any, name: str, device: str) -> Any:
     """Load without transformers' per-load "Loading weights" progress bar."""
     try:
@@ -190,12 +240,39 @@ class HashEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Words as tokens."""
-        from .pipeline.chunking import word_spans
+        from ..pipeline.chunking import word_spans
 
         return word_spans(texts)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.name, "dim": self.dim, "normalize": self.normalize, "query_prompt": "", "document_prompt": ""}
+
+
+def load_query_embedder(model: str | None = None, **options: Any) -> Embedder:
+    """An embedder for searching: the model's ONNX export when one is on disk (a cold process
+    answers in about a second), else :func:`load_embedder` (and the model is exported for
+    next time).  ``VECSTORE_ONNX=0`` always loads sentence-transformers."""
+    from . import onnx
+
+    name = DEFAULT_MODEL if (model or DEFAULT_MODEL) in _DEFAULT_ALIASES else str(model)
+    plain = options.get("device") in (None, "cpu") and not set(options) - {
+        "device", "batch_size", "normalize", "query_prompt", "document_prompt"
+    }
+    if not plain or not onnx.enabled() or name.startswith("vecstore/hash-trigram-"):
+        return load_embedder(name, **options)
+    found = onnx.find_export(name)
+    if found is not None:
+        try:
+            return ExportedEmbedder(name, *found, **{k: v for k, v in options.items() if k != "device"})
+        except Exception as exc:  # no onnxruntime, or a file it refuses (removed: exported again below)
+            log.info("the ONNX export of %s is not usable (%s); loading sentence-transformers", name, exc)
+    embedder = load_embedder(name, **options)
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        try:
+            onnx.export(name, embedder._model)
+        except Exception as exc:  # never fail a search over the fast path
+            log.warning("could not export %s to ONNX (search stays on torch): %s", name, exc)
+    return embedder
 
 
 def load_embedder(model: str | None = None, **options: Any) -> Embedder:
