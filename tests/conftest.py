@@ -34,6 +34,27 @@ def minilm():
     return SentenceTransformerEmbedder()
 
 
+@pytest.fixture(scope="session")
+def exported_minilm(minilm, tmp_path_factory):
+    """MiniLM exported to ONNX once per session, in a cache of its own: (cache dir, (export dir, config))."""
+    pytest.importorskip("onnxruntime", reason="pip install 'vecstore[embed]'")
+    pytest.importorskip("onnx", reason="pip install 'vecstore[embed]'")
+    from vecstore.embed import onnx
+
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    old = os.environ.get("VECSTORE_CACHE_DIR")
+    os.environ["VECSTORE_CACHE_DIR"] = str(cache)
+    try:
+        found = onnx.export(minilm.name, minilm._model)
+    finally:
+        if old is None:
+            os.environ.pop("VECSTORE_CACHE_DIR", None)
+        else:
+            os.environ["VECSTORE_CACHE_DIR"] = old
+    assert found is not None, "MiniLM's layout (Transformer, Pooling, Normalize) is exportable"
+    return cache, found
+
+
 # -- one line per backend at the end of the run: what ran, what was skipped and why --------
 
 _BACKEND_OF = [  # (test file or class marker, backend label), first match wins

@@ -31,29 +31,10 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def exported(minilm, tmp_path_factory):
-    """The packaged MiniLM exported once into a cache of this module's own."""
-    from vecstore.embed import onnx
-
-    cache = tmp_path_factory.mktemp("onnx-cache")
-    old = os.environ.get("VECSTORE_CACHE_DIR")
-    os.environ["VECSTORE_CACHE_DIR"] = str(cache)
-    try:
-        found = onnx.export(minilm.name, minilm._model)
-        assert found is not None, "MiniLM's layout (Transformer, Pooling, Normalize) is exportable"
-        yield cache, found
-    finally:
-        if old is None:
-            os.environ.pop("VECSTORE_CACHE_DIR", None)
-        else:
-            os.environ["VECSTORE_CACHE_DIR"] = old
-
-
 @pytest.fixture
-def cache_env(exported, monkeypatch):
-    monkeypatch.setenv("VECSTORE_CACHE_DIR", str(exported[0]))
-    return exported
+def cache_env(exported_minilm, monkeypatch):
+    monkeypatch.setenv("VECSTORE_CACHE_DIR", str(exported_minilm[0]))
+    return exported_minilm
 
 
 def test_exported_model_gives_the_torch_vectors(minilm, cache_env):

@@ -103,6 +103,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         prune=args.prune,
         progress=not args.quiet,
         loader_options=loader_options,
+        embedder_options=_embed_options(args),
     )
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -114,6 +115,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for t in report.targets:
         print(f"  {t.url}: wrote {t.written}, unchanged {t.skipped}, removed stale {t.deleted}")
     return 0
+
+
+def _embed_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("embedding inference (default: torch, fp32; see README \"Embedding variants\")")
+    g.add_argument("--embed-backend", choices=["torch", "onnx", "openvino"], help="run the model on this runtime")
+    g.add_argument("--quantize", choices=["int8"], help="int8 model (ONNX Runtime), exported once per CPU type")
+    g.add_argument("--precision", choices=["fp32", "fp16"], help="fp16: torch on CUDA (with --device cuda)")
+    g.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
+
+
+def _embed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The embedder options the flags of :func:`_embed_flags` ask for (checked, nothing imported)."""
+    from .embed import check_variant
+
+    opts = {"backend": args.embed_backend, "quantize": args.quantize, "precision": args.precision,
+            "device": args.device}
+    opts = {k: v for k, v in opts.items() if v}
+    if opts.get("quantize") and not opts.get("backend"):
+        opts["backend"] = "onnx"  # int8 runs on ONNX Runtime
+    check_variant(**{k: v for k, v in opts.items() if k != "device"})
+    return opts
 
 
 def _positive_int(text: str) -> int:
@@ -139,7 +161,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from .textsearch import open_collection
 
-    with open_collection(args.url, args.collection, model=args.model) as col:
+    options = _embed_options(args)
+    with open_collection(args.url, args.collection, model=args.model, accept_variant=args.accept_variant,
+                         **options) as col:
         hits = col.search(args.text, k=args.k, filter=flt, exact=args.exact)
         matched = col.count(flt) if not hits and flt is not None else None
     if args.json:
@@ -186,6 +210,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "model": args.model, "max_docs": args.max_docs, "max_queries": args.max_queries,
         "filter_field": args.filter_field, "queries": args.queries, "qrels": args.qrels,
         "sweep": parse_sweep(args.sweep) or None, "out": args.out,
+        "embedding": _embed_options(args) or None, "embedders": args.embedder,
     }
     if args.no_filter:
         flags["filter_field"], flags["synthetic_filter"] = "", False
@@ -204,8 +229,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = run(config, log=log)
     written = write_all(results, config.out)
     print(table(results))
+    from .compare.report import embedder_lines
+
+    if results.get("embedders"):
+        print("\n".join(embedder_lines(results)))
     print(f"\nwrote {', '.join(str(p) for p in written.values())}")
     return 0 if all(b["status"] == "ok" for b in results["backends"]) else 3
+
+
+def _explore_embedder(args: argparse.Namespace) -> Any:
+    options = _embed_options(args)
+    if not options:
+        return None
+    from .embed import load_embedder
+
+    return load_embedder(args.model, **options)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -221,11 +259,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise ConfigError("explore takes one input: TEXT..., --file, --source PATH, or --from URL --collection NAME")
     if args.file:
         texts = [line.strip() for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
-        emb = explore.from_texts(texts, model=args.model)
+        emb = explore.from_texts(texts, model=args.model, embedder=_explore_embedder(args))
     elif args.texts:
-        emb = explore.from_texts(args.texts, model=args.model)
+        emb = explore.from_texts(args.texts, model=args.model, embedder=_explore_embedder(args))
     elif args.source:
-        emb = explore.from_source(args.source, model=args.model, max_items=args.max, seed=args.seed)
+        emb = explore.from_source(args.source, model=args.model, embedder=_explore_embedder(args),
+                                  max_items=args.max, seed=args.seed)
     else:
         if not args.collection:
             raise ConfigError("--from needs --collection NAME")
@@ -309,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _embed_flags(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="search a collection by text")
@@ -320,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true", help="exact (brute-force) search")
     p.add_argument("--model", help="override the collection's recorded model (must match it)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
+    p.add_argument("--accept-variant", action="store_true",
+                   help="search with another inference variant than the collection's (e.g. int8 on fp32 vectors)")
+    _embed_flags(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("copy", help="copy a collection to another store without re-embedding")
@@ -350,7 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-filter", action="store_true", help="skip the filtered run")
     p.add_argument("--queries", help="queries .jsonl (id, text) for a non-BEIR dataset")
     p.add_argument("--qrels", help="judgments .tsv (query-id, corpus-id, score) for a non-BEIR dataset")
+    p.add_argument("--embedder", action="append", metavar="[LABEL=]BACKEND[:int8|:fp16][@MODEL]",
+                   help="also compare this embedding variant, e.g. onnx:int8, openvino, torch@all-mpnet-base-v2")
     p.add_argument("-q", "--quiet", action="store_true")
+    _embed_flags(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explore", help="similarity matrix, 2-D maps and clusters of texts or a collection")
@@ -370,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-clusters", metavar="FIELD", help="store each record's cluster in this metadata field")
     p.add_argument("--out", default="explore-out", help="output directory (default explore-out)")
     p.add_argument("-q", "--quiet", action="store_true")
+    _embed_flags(p)
     p.set_defaults(func=cmd_explore)
 
     return parser

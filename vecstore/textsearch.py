@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .embed import Embedder, load_query_embedder
+from .embed import Embedder, load_query_embedder, variant_options
 from .errors import EmbeddingModelMismatchError
 from .pipeline.ingest import EMBEDDING_INFO_KEY, check_embedding
 from .registry import connect
@@ -20,8 +20,9 @@ from .types import Hit, Record
 class TextCollection:
     """A collection plus the embedding model it was built with."""
 
-    def __init__(self, collection: Collection, embedder: Embedder, store: VectorStore | None = None) -> None:
-        check_embedding(collection, embedder.fingerprint())
+    def __init__(self, collection: Collection, embedder: Embedder, store: VectorStore | None = None, *,
+                 accept_variant: bool = False) -> None:
+        check_embedding(collection, embedder.fingerprint(), accept_variant)
         self.collection = collection
         self.embedder = embedder
         self._store = store
@@ -65,8 +66,12 @@ class TextCollection:
 
 
 def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedder | None = None,
-                    model: str | None = None, **embedder_options: Any) -> TextCollection:
-    """Open ``collection`` for text search; its recorded model is loaded unless one is given."""
+                    model: str | None = None, accept_variant: bool = False,
+                    **embedder_options: Any) -> TextCollection:
+    """Open ``collection`` for text search; its recorded model is loaded unless one is given, in
+    the recorded inference variant (int8, fp16) unless ``embedder_options`` choose one
+    (``backend``, ``quantize``, ``precision``): another variant than the recorded one needs
+    ``accept_variant=True``."""
     store = connect(url) if isinstance(url, str) else url
     try:
         col = store.get_collection(collection)
@@ -77,8 +82,11 @@ def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedd
                 raise EmbeddingModelMismatchError(
                     f"collection {collection!r} records no embedding model; pass model= or embedder="
                 )
+            chosen = any(embedder_options.get(k) for k in ("backend", "quantize", "precision"))
+            if not chosen and (model is None or model == recorded.get("model")):
+                embedder_options = {**variant_options(recorded.get("variant")), **embedder_options}
             embedder = load_query_embedder(name, **embedder_options)
-        return TextCollection(col, embedder, store if isinstance(url, str) else None)
+        return TextCollection(col, embedder, store if isinstance(url, str) else None, accept_variant=accept_variant)
     except BaseException:
         if isinstance(url, str):
             store.close()

@@ -78,6 +78,42 @@ def parse_backend(arg: str) -> BackendSpec:
 
 
 @dataclasses.dataclass
+class EmbedderSpec:
+    """An embedding variant to compare: a model on a runtime, optionally int8 or fp16."""
+
+    label: str
+    model: str | None = None
+    backend: str = "torch"
+    quantize: str | None = None
+    precision: str = "fp32"
+
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"backend": self.backend}
+        if self.quantize:
+            opts["quantize"] = self.quantize
+        if self.precision != "fp32":
+            opts.update(precision=self.precision, device="cuda")
+        return opts
+
+
+def parse_embedder(arg: str) -> EmbedderSpec:
+    """``[LABEL=]BACKEND[:int8|:fp16][@MODEL]``, e.g. ``onnx:int8``, ``mpnet=torch@all-mpnet-base-v2``."""
+    from ..embed import check_variant
+
+    label, sep, rest = arg.partition("=")
+    if not sep:
+        label, rest = "", arg
+    rest, _, model = rest.partition("@")
+    backend, _, mode = rest.partition(":")
+    if mode not in ("", "int8", "fp16", "fp32"):
+        raise ConfigError(f"--embedder {arg!r}: the part after ':' is int8, fp16 or fp32")
+    spec = EmbedderSpec(label or arg, model or None, backend or "torch", "int8" if mode == "int8" else None,
+                        "fp16" if mode == "fp16" else "fp32")
+    check_variant(spec.backend, spec.quantize, spec.precision)
+    return spec
+
+
+@dataclasses.dataclass
 class CompareConfig:
     dataset: str
     backends: list[BackendSpec]
@@ -89,6 +125,12 @@ class CompareConfig:
     warmup: int = 10
     concurrency: int = 4
     model: str | None = None
+    #: inference options of the model whose vectors go to the backends (backend, quantize, ...)
+    embedding: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: more embedding variants, compared with that one on exact search (quality, speed, agreement)
+    embedders: list[EmbedderSpec] = dataclasses.field(default_factory=list)
+    #: documents each embedder embeds, in turns, to time it (texts/s)
+    embedder_sample: int = 300
     #: BEIR split whose judged queries are used
     split: str = "test"
     max_docs: int | None = None
@@ -113,6 +155,10 @@ class CompareConfig:
         labels = [b.label for b in self.backends]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"backend labels must be unique, got {labels}; name them LABEL=URL")
+        self.embedders = [parse_embedder(e) if isinstance(e, str) else e for e in self.embedders]
+        names = [e.label for e in self.embedders]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"embedder labels must be unique, got {names}; name them LABEL=SPEC")
 
 
 def parse_sweep(items: list[str] | None) -> dict[str, list[Any]]:

@@ -110,11 +110,35 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
                 "|---|---|---:|---:|---:|---:|"]
         out += [f"| {label} | {s['param']} | {s['value']} | {s[f'recall@{k}']:.3f} | {s['qps']:.0f} | {s['p50_ms']:.2f} |"
                 for label, s in sweeps]
+    out += embedder_lines(results)
     out += ["", f"Environment: {env['platform']}, {env['cpu_count']} CPUs, Python {env['python']}, {env['date']}.",
             "Packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()) + "."]
     for p in plots or []:
         out += ["", f"![{Path(p).stem}]({Path(p).name})"]
     return "\n".join(out) + "\n"
+
+
+def embedder_lines(results: dict[str, Any]) -> list[str]:
+    """The embedding variants' table and their top-k agreement (Markdown lines; none without variants)."""
+    rows_ = results.get("embedders")
+    if not rows_:
+        return []
+    k = results["config"]["k"]
+    out = ["", "Embedding variants (exact cosine search over each variant's own vectors; texts/s on a sample,"
+           " the variants taking turns):", "",
+           f"| variant | model | runtime, precision | texts/s | vs reference | nDCG@10 | recall@{k} vs reference |"
+           " mean cosine to reference |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows_:
+        cos = "—" if r["mean_cosine_to_reference"] is None else f"{r['mean_cosine_to_reference']:.4f}"
+        ndcg = f"{r['ndcg@10']:.4f}" if "ndcg@10" in r else "—"
+        out.append(f"| {r['label']} | {r['model']} | {r['variant']} | {r['texts_per_s']:.1f} |"
+                   f" {r['speed_vs_reference']:.2f}× | {ndcg} | {r[f'recall@{k}_vs_reference']:.3f} | {cos} |")
+    labels = [r["label"] for r in rows_]
+    out += ["", f"Top-{k} agreement between embedding variants:", "",
+            "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for a in labels:
+        out.append(f"| {a} | " + " | ".join(f"{results['embedder_overlap'][a][b]:.3f}" for b in labels) + " |")
+    return out
 
 
 def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -188,7 +212,27 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         fig.colorbar(im)
         ax.set_title(f"Top-{k} agreement between backends")
         paths.append(save(fig, out_dir / "overlap.png"))
+    if results.get("embedders"):
+        paths.append(_quality_vs_speed(plt, results, out_dir))
     return paths
+
+
+def _quality_vs_speed(plt: Any, results: dict[str, Any], out_dir: Path) -> Path:
+    """Each embedding variant: texts/s against nDCG@10 (or recall of the reference's top-k)."""
+    rows_ = results["embedders"]
+    k = results["config"]["k"]
+    key = "ndcg@10" if all("ndcg@10" in r for r in rows_) else f"recall@{k}_vs_reference"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    palette = plt.get_cmap("tab10")
+    for i, r in enumerate(rows_):
+        ax.scatter([r["texts_per_s"]], [r[key]], s=90, marker=MARKERS[i % len(MARKERS)], color=palette(i % 10),
+                   label=f"{r['label']} ({r['variant']})", alpha=0.85, edgecolors="black", linewidths=0.6)
+    ax.set_xlabel("texts embedded per second")
+    ax.set_ylabel("nDCG@10" if key == "ndcg@10" else f"recall@{k} vs the reference")
+    ax.set_title("Embedding variants: quality vs speed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, out_dir / "quality_vs_speed.png")
 
 
 def html_report(results: dict[str, Any], pngs: list[Path]) -> str:

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -242,7 +243,7 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
         from ..errors import ConfigError
 
         raise ConfigError(f"{config.dataset}: no queries to run")
-    embedder = embedder or load_embedder(config.model)
+    embedder = embedder or load_embedder(config.model, **config.embedding)
     own_cache = cache is True
     cache_obj = EmbeddingCache() if cache is True else (cache or None)
     try:
@@ -297,6 +298,9 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
             results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
                                         "error": f"{type(exc).__name__}: {exc}",
                                         "traceback": traceback.format_exc(limit=5)})
+    if config.embedders:
+        results["embedders"], results["embedder_overlap"] = compare_embedders(
+            config, data, embedder, doc_vectors, query_vectors, log)
     ok = [b for b in results["backends"] if b["status"] == "ok"]
     results["overlap"] = {a["label"]: {b["label"]: metrics.overlap(a["topk"], b["topk"], config.k) for b in ok} for a in ok}
     return results
@@ -342,3 +346,61 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
     tmp.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def compare_embedders(config: CompareConfig, data: Any, reference: Embedder, ref_docs: np.ndarray,
+                      ref_queries: np.ndarray, log: Callable[[str], None], rounds: int = 3) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """The reference embedder and each variant of ``config.embedders``, on exact cosine search:
+    nDCG@10 (with judgments), recall of the reference's top-k, mean cosine to the reference's
+    vectors (same model), and texts/s — timed on ``sample`` documents without the cache, the
+    embedders taking turns for ``rounds`` rounds (median)."""
+    k = config.k
+    texts = [d.text for d in data.docs]
+    doc_ids = [d.id for d in data.docs]
+    loaded: list[tuple[str, Embedder, str]] = [("reference", reference, _variant_name(reference))]
+    for spec in config.embedders:
+        log(f"loading embedder {spec.label}")
+        loaded.append((spec.label, load_embedder(spec.model or config.model, **spec.options()), spec.label))
+    timing = texts[: config.embedder_sample]
+    seconds: dict[str, list[float]] = {label: [] for label, _, _ in loaded}
+    for r in range(rounds):
+        for label, emb, _ in (loaded if r % 2 == 0 else loaded[::-1]):
+            start = time.perf_counter()
+            emb.embed_documents(timing)
+            seconds[label].append(time.perf_counter() - start)
+    rows, tops = [], {}
+    for label, emb, variant in loaded:
+        if emb is reference:
+            docs, queries = ref_docs, ref_queries
+        else:
+            log(f"embedding {len(texts)} documents with {label}")
+            # no cache: an fp32 variant shares the reference's fingerprint, and must be judged on its own vectors
+            ingestor = Ingestor(emb, None, None)
+            docs = _numeric.normalize(_embed_in_batches(ingestor, texts, IngestReport(config.collection, emb.name)))
+            queries = _numeric.normalize(np.asarray(emb.embed_queries(list(data.queries.values())), np.float32))
+        scores = _numeric.scores("cosine", queries, docs)
+        top = [_numeric.topk(row, max(k, 10)) for row in scores]
+        tops[label] = [[doc_ids[j] for j in t[:k]] for t in top]
+        row: dict[str, Any] = {
+            "label": label, "model": emb.name, "variant": variant,
+            "runtime": getattr(emb, "runtime", "torch"),
+            "texts_per_s": len(timing) / statistics.median(seconds[label]),
+            f"recall@{k}_vs_reference": metrics.recall_vs_exact(tops[label], tops["reference"], k),
+            "mean_cosine_to_reference": (float(np.mean(np.sum(docs * ref_docs, axis=1)))
+                                         if emb.name == reference.name and docs.shape == ref_docs.shape else None),
+        }
+        if data.qrels:
+            run = {qid: {doc_ids[j]: float(scores[i, j]) for j in t}
+                   for i, (qid, t) in enumerate(zip(data.queries, top))}
+            row["ndcg@10"] = metrics.ndcg_at_k(run, data.qrels, 10)
+        rows.append(row)
+    ref_speed = rows[0]["texts_per_s"]
+    for row in rows:
+        row["speed_vs_reference"] = row["texts_per_s"] / ref_speed
+    labels = [r["label"] for r in rows]
+    overlap = {a: {b: metrics.overlap(tops[a], tops[b], k) for b in labels} for a in labels}
+    return rows, overlap
+
+
+def _variant_name(embedder: Embedder) -> str:
+    return f"{getattr(embedder, 'runtime', 'torch')} {getattr(embedder, 'variant', 'fp32')}"

@@ -74,7 +74,12 @@ class SentenceTransformerEmbedder:
         query_prompt: str | None = None,
         document_prompt: str | None = None,
         show_progress: bool = False,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in ("fp32", "fp16"):
+            raise ConfigError(f"unknown precision {precision!r}: use 'fp32' or 'fp16'")
+        if precision == "fp16" and not str(device or "").startswith("cuda"):
+            raise ConfigError("precision 'fp16' runs on a CUDA device only: pass device='cuda' (--device cuda)")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -86,6 +91,11 @@ class SentenceTransformerEmbedder:
         self.normalize = normalize
         self.show_progress = show_progress
         self._model = _quiet_load(SentenceTransformer, _resolve(self.name), device or "cpu")
+        self.runtime = "torch"
+        self.variant = "fp32"
+        if precision == "fp16":
+            self._model.half()
+            self.variant = "fp16"
         st_model: Any = self._model
         getter = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
         self.dim = int(getter())
@@ -125,18 +135,14 @@ class SentenceTransformerEmbedder:
         return len(self._model.tokenizer("", add_special_tokens=True)["input_ids"])
 
     def fingerprint(self) -> dict[str, Any]:
-        return {
-            "model": self.name,
-            "dim": self.dim,
-            "normalize": self.normalize,
-            "query_prompt": self.query_prompt,
-            "document_prompt": self.document_prompt,
-        }
+        return _fingerprint(self)
 
 
 class ExportedEmbedder:
-    """A sentence-transformers model run from its ONNX export (:mod:`vecstore.embed.onnx`):
-    the same vectors and fingerprint as :class:`SentenceTransformerEmbedder`, without torch."""
+    """A sentence-transformers model run from its ONNX export (:mod:`vecstore.embed.onnx`) on
+    ONNX Runtime or OpenVINO, without torch: in fp32 the same vectors and fingerprint as
+    :class:`SentenceTransformerEmbedder`; ``quantize="int8"`` (ONNX Runtime) runs the int8
+    model for ``int8_config`` (default: this CPU's, :func:`~vecstore.embed.onnx.cpu_config`)."""
 
     def __init__(
         self,
@@ -148,12 +154,22 @@ class ExportedEmbedder:
         normalize: bool = True,
         query_prompt: str | None = None,
         document_prompt: str | None = None,
+        runtime: str = "onnx",
+        quantize: str | None = None,
+        int8_config: str | None = None,
     ) -> None:
-        from .onnx import OnnxEncoder
+        from .onnx import OnnxEncoder, cpu_config, int8_file
 
         self.name = name
         self.normalize = normalize
-        self._encoder = OnnxEncoder(directory, config, batch_size=batch_size)
+        self.runtime = runtime
+        file = "model.onnx"
+        self.variant = "fp32"
+        if quantize == "int8":
+            int8_config = int8_config or cpu_config()
+            file = int8_file(directory, int8_config)
+            self.variant = f"int8/{int8_config}"
+        self._encoder = OnnxEncoder(directory, config, batch_size=batch_size, runtime=runtime, file=file)
         self.dim = self._encoder.dim
         self.max_tokens = int(config["max_seq_length"]) or None
         prompts = config.get("prompts") or {}
@@ -178,7 +194,26 @@ class ExportedEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         return self._encoder.count_tokens(texts)
 
-    fingerprint = SentenceTransformerEmbedder.fingerprint
+    def fingerprint(self) -> dict[str, Any]:
+        return _fingerprint(self)
+
+
+def _fingerprint(embedder: Any) -> dict[str, Any]:
+    """Model, dimension, normalisation, prompts and, for anything but fp32, the variant.
+
+    fp32 on torch, ONNX Runtime and OpenVINO is one variant (the vectors agree to 1e-6), so
+    collections and cached embeddings are shared between them; ``int8/<cpu config>`` and
+    ``fp16`` vectors differ (cosine ~0.99) and are never mixed with fp32 ones unasked."""
+    out = {
+        "model": embedder.name,
+        "dim": embedder.dim,
+        "normalize": embedder.normalize,
+        "query_prompt": embedder.query_prompt,
+        "document_prompt": embedder.document_prompt,
+    }
+    if getattr(embedder, "variant", "fp32") != "fp32":
+        out["variant"] = embedder.variant
+    return out
 
 
 def _quiet_load(cls: Any, name: str, device: str) -> Any:
@@ -248,18 +283,59 @@ class HashEmbedder:
         return {"model": self.name, "dim": self.dim, "normalize": self.normalize, "query_prompt": "", "document_prompt": ""}
 
 
+#: Inference backends of sentence-transformers models, and the module each needs.
+BACKENDS = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}
+_VARIANT_OPTIONS = ("backend", "quantize", "precision", "int8_config")
+
+
+def check_variant(backend: str = "torch", quantize: str | None = None, precision: str = "fp32") -> None:
+    """Refuse an inference variant that does not exist, or whose runtime is not installed."""
+    import importlib.util
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"unknown quantization {quantize!r}: use 'int8' (or none)")
+    if quantize and backend != "onnx":
+        raise ConfigError(
+            "int8 runs on ONNX Runtime: use backend 'onnx' (OpenVINO's int8 needs a calibration data set, not offered)"
+        )
+    if precision not in ("fp32", "fp16"):
+        raise ConfigError(f"unknown precision {precision!r}: use 'fp32' or 'fp16'")
+    if precision != "fp32" and backend != "torch":
+        raise ConfigError("fp16 runs on torch with a CUDA device: use backend 'torch'")
+    module = BACKENDS[backend]
+    if importlib.util.find_spec(module) is None:
+        extra = "embed" if backend in ("torch", "onnx") else backend
+        raise BackendNotInstalledError(f"embedding backend {backend!r} needs {module}: pip install 'vecstore[{extra}]'")
+
+
+def variant_options(variant: str | None) -> dict[str, Any]:
+    """The :func:`load_embedder` options that reproduce a fingerprint's ``variant``."""
+    if not variant or variant == "fp32":
+        return {}
+    if variant == "fp16":
+        return {"precision": "fp16", "device": "cuda"}
+    if variant.startswith("int8/"):
+        return {"backend": "onnx", "quantize": "int8", "int8_config": variant.split("/", 1)[1]}
+    raise ConfigError(f"unknown embedding variant {variant!r} (recorded by a newer vecstore?)")
+
+
 def load_query_embedder(model: str | None = None, **options: Any) -> Embedder:
     """An embedder for searching: the model's ONNX export when one is on disk (a cold process
     answers in about a second), else :func:`load_embedder` (and the model is exported for
-    next time).  ``VECSTORE_ONNX=0`` always loads sentence-transformers."""
+    next time).  ``VECSTORE_ONNX=0`` always loads sentence-transformers.  An explicit
+    ``backend``/``quantize``/``precision`` is loaded as asked."""
     from . import onnx
 
     name = DEFAULT_MODEL if (model or DEFAULT_MODEL) in _DEFAULT_ALIASES else str(model)
+    explicit = any(options.get(k) not in (None, "torch", "fp32") for k in _VARIANT_OPTIONS)
     plain = options.get("device") in (None, "cpu") and not set(options) - {
-        "device", "batch_size", "normalize", "query_prompt", "document_prompt"
+        "device", "batch_size", "normalize", "query_prompt", "document_prompt", *_VARIANT_OPTIONS
     }
-    if not plain or not onnx.enabled() or name.startswith("vecstore/hash-trigram-"):
+    if explicit or not plain or not onnx.enabled() or name.startswith("vecstore/hash-trigram-"):
         return load_embedder(name, **options)
+    options = {k: v for k, v in options.items() if k not in _VARIANT_OPTIONS}
     found = onnx.find_export(name)
     if found is not None:
         try:
@@ -275,13 +351,52 @@ def load_query_embedder(model: str | None = None, **options: Any) -> Embedder:
     return embedder
 
 
-def load_embedder(model: str | None = None, **options: Any) -> Embedder:
-    """An embedder by model name: ``vecstore/hash-trigram-N`` or any sentence-transformers model."""
+def load_embedder(model: str | None = None, *, backend: str | None = None, quantize: str | None = None,
+                  precision: str | None = None, int8_config: str | None = None, **options: Any) -> Embedder:
+    """An embedder by model name: ``vecstore/hash-trigram-N`` or any sentence-transformers model,
+    on ``backend`` ``torch`` (default), ``onnx`` or ``openvino``, optionally ``quantize="int8"``
+    (ONNX Runtime) or ``precision="fp16"`` (torch on CUDA)."""
     model = model or DEFAULT_MODEL
+    backend, precision = backend or "torch", precision or "fp32"
     m = re.fullmatch(r"vecstore/hash-trigram-(\d+)", model)
     if m:
+        if (backend, quantize, precision) != ("torch", None, "fp32"):
+            raise ConfigError(f"{model} has no inference variants (backend, quantize, precision)")
         return HashEmbedder(int(m.group(1)), normalize=options.get("normalize", True))
     unknown = set(options) - {"device", "batch_size", "normalize", "query_prompt", "document_prompt", "show_progress"}
     if unknown:
         raise ConfigError(f"unknown embedder option(s): {', '.join(sorted(unknown))}")
-    return SentenceTransformerEmbedder(model, **options)
+    check_variant(backend, quantize, precision)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, precision=precision, **options)
+    if options.get("device") not in (None, "cpu"):
+        raise ConfigError(f"embedding backend {backend!r} runs on the CPU here; use backend 'torch' for {options['device']}")
+    return _exported(model, backend, quantize, int8_config, options)
+
+
+def _exported(model: str, backend: str, quantize: str | None, int8_config: str | None,
+              options: dict[str, Any]) -> ExportedEmbedder:
+    """The model on ONNX Runtime or OpenVINO, exported first (once) when it has not been."""
+    from . import onnx
+
+    name = DEFAULT_MODEL if model in _DEFAULT_ALIASES else model
+    kwargs = {k: v for k, v in options.items() if k in ("batch_size", "normalize", "query_prompt", "document_prompt")}
+    for attempt in range(2):
+        found = onnx.find_export(name)
+        if found is None:
+            torch_model = SentenceTransformerEmbedder(name)._model
+            found = onnx.export(name, torch_model)
+            if found is None:
+                raise ConfigError(
+                    f"{name} cannot run on {backend}: {onnx.exportable(torch_model) or 'it could not be exported'};"
+                    " use backend 'torch'"
+                )
+        try:
+            return ExportedEmbedder(name, *found, runtime=backend, quantize=quantize, int8_config=int8_config,
+                                    **kwargs)
+        except ImportError:
+            raise
+        except Exception as exc:  # a corrupt export is removed by the encoder: export it again, once
+            if attempt:
+                raise ConfigError(f"{name} on {backend}: the exported model does not load: {exc}") from exc
+    raise AssertionError("unreachable")

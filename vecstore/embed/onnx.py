@@ -223,6 +223,18 @@ def _quiet_exporter() -> Any:
         yield
 
 
+@contextlib.contextmanager
+def _no_root_warnings() -> Any:
+    """onnxruntime's quantizer advises pre-processing through the root logger: not the user's concern."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _pooled_module() -> Any:
     import torch
 
@@ -250,23 +262,73 @@ def _Pooled(transformer: Any, inputs: list[str], mode: str) -> Any:  # noqa: N80
     return _pooled_module()(transformer, inputs, mode)
 
 
-class OnnxEncoder:
-    """Texts to vectors with ONNX Runtime and ``tokenizers`` only (no torch)."""
+def cpu_config() -> str:
+    """The int8 configuration for this CPU: ``avx512_vnni``, ``avx512``, ``avx2``, ``arm64`` or ``generic``."""
+    import platform
 
-    def __init__(self, directory: Path, config: dict[str, Any], batch_size: int = 32) -> None:
-        import onnxruntime
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return "arm64"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        flags = set()
+    for config, needs in (("avx512_vnni", {"avx512f", "avx512_vnni"}), ("avx512", {"avx512f"}), ("avx2", {"avx2"})):
+        if needs <= flags:
+            return config
+    return "generic"
+
+
+#: ``quantize_dynamic`` weight type per CPU configuration, as optimum's ``AutoQuantizationConfig``
+#: chooses it (u8 weights on AVX2, s8 elsewhere); activations are u8, only the fully connected
+#: operators (MatMul, Add) are quantised, full 8-bit range.
+_INT8 = {"avx512_vnni": "QInt8", "avx512": "QInt8", "avx2": "QUInt8", "arm64": "QInt8", "generic": "QUInt8"}
+#: Per-channel weight scales (more accurate, slightly larger); ``VECSTORE_INT8_PER_CHANNEL=0`` for per-tensor.
+PER_CHANNEL = os.environ.get("VECSTORE_INT8_PER_CHANNEL", "1") != "0"
+
+
+def int8_file(directory: Path, config_name: str | None = None) -> str:
+    """The int8 model of an export (made once, atomically, beside ``model.onnx``); returns its file name."""
+    config_name = config_name or cpu_config()
+    name = f"model.int8-{config_name}{'' if PER_CHANNEL else '-tensor'}.onnx"
+    target = directory / name
+    stamp = directory / f"{name}.json"
+    if target.exists() and (_read_json(stamp) or {}).get("bytes") == target.stat().st_size:
+        return name
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    weight, per_channel = _INT8[config_name], PER_CHANNEL
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".onnx")
+    os.close(fd)
+    try:
+        with _quiet_exporter(), _no_root_warnings():
+            quantize_dynamic(str(directory / "model.onnx"), tmp, weight_type=getattr(QuantType, weight),
+                             per_channel=per_channel, reduce_range=False, op_types_to_quantize=["MatMul", "Add"])
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    _write_json(stamp, {"bytes": target.stat().st_size, "weight_type": weight, "per_channel": per_channel})
+    return name
+
+
+class OnnxEncoder:
+    """Texts to vectors with ONNX Runtime (or OpenVINO) and ``tokenizers`` only (no torch)."""
+
+    def __init__(self, directory: Path, config: dict[str, Any], batch_size: int = 32, *,
+                 runtime: str = "onnx", file: str = "model.onnx") -> None:
         from tokenizers import Tokenizer
 
         self.config = config
         self.dim = int(config["dim"])
         self.batch_size = batch_size
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
+        self.runtime = runtime
+        self.file = file
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
-            )
+            self._run = _openvino(directory / file) if runtime == "openvino" else _onnxruntime(directory / file)
             self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        except ImportError:
+            raise
         except Exception:
             _remove(directory)
             raise
@@ -288,7 +350,7 @@ class OnnxEncoder:
                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
             }
-            (vectors,) = self._session.run(None, {n: arrays[n] for n in self.config["inputs"]})
+            vectors = self._run({n: arrays[n] for n in self.config["inputs"]})
             out.append(np.asarray(vectors, dtype=np.float32))
         vectors = np.concatenate(out) if out else np.empty((0, self.dim), dtype=np.float32)
         if self.config["normalize_module"]:
@@ -304,3 +366,20 @@ class OnnxEncoder:
             self._tokenizer.enable_truncation(max_length=int(self.config["max_seq_length"]))
             self._tokenizer.enable_padding(pad_id=int(self.config["pad_id"]), pad_token=str(self.config["pad_token"]))
         return [[(int(a), int(b)) for a, b in e.offsets] for e in enc]
+
+
+def _onnxruntime(path: Path) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda feed: session.run(None, feed)[0]
+
+
+def _openvino(path: Path) -> Any:
+    import openvino
+
+    compiled = openvino.Core().compile_model(str(path), "CPU")
+    output = compiled.output(0)
+    return lambda feed: compiled(feed)[output]

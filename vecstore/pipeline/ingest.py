@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..embed import Embedder, fingerprint_key, load_embedder
+from ..embed import Embedder, check_variant, fingerprint_key, load_embedder
 from ..errors import EmbeddingModelMismatchError
 from ..registry import connect
 from ..store import Collection, VectorStore
@@ -66,8 +66,11 @@ class IngestReport:
         return dataclasses.asdict(self)
 
 
-def check_embedding(collection: Collection, fingerprint: dict[str, Any]) -> None:
-    """Raise if ``collection`` holds vectors of another model; record the model if it has none yet."""
+def check_embedding(collection: Collection, fingerprint: dict[str, Any], accept_variant: bool = False) -> None:
+    """Raise if ``collection`` holds vectors of another model; record the model if it has none yet.
+
+    The same model in another inference variant (int8 against fp32, say) is refused too,
+    unless ``accept_variant``: then its vectors are close enough for the caller's purpose."""
     have = collection.info.get(EMBEDDING_INFO_KEY)
     if have is None:
         if collection.count() > 0:
@@ -78,6 +81,14 @@ def check_embedding(collection: Collection, fingerprint: dict[str, Any]) -> None
         collection.update_info({EMBEDDING_INFO_KEY: fingerprint})
         return
     diff = [k for k in _COMPARED if have.get(k) != fingerprint.get(k)]
+    variant_have, variant_want = have.get("variant", "fp32"), fingerprint.get("variant", "fp32")
+    if not diff and variant_have != variant_want and not accept_variant:
+        raise EmbeddingModelMismatchError(
+            f"collection {collection.name!r} in {collection.store.url} was embedded with {have.get('model')!r}"
+            f" {variant_have}, not {variant_want}: its vectors differ slightly; use the {variant_have} variant,"
+            f" or accept the mix explicitly (accept_variant=True, --accept-variant). Recorded: {have};"
+            f" given: {fingerprint}"
+        )
     if diff:
         detail = ", ".join(f"{k}: {have.get(k)!r} vs {fingerprint.get(k)!r}" for k in diff)
         raise EmbeddingModelMismatchError(
@@ -271,16 +282,22 @@ def ingest(
     prune: bool = False,
     progress: bool | Callable[[int], None] = False,
     loader_options: dict[str, Any] | None = None,
+    embedder_options: dict[str, Any] | None = None,
 ) -> IngestReport:
     """Ingest ``source`` (a path, or documents) into ``collection`` on every target.
 
     ``targets`` are store URLs (opened and closed here), stores or collections.
+    ``embedder_options`` go to :func:`~vecstore.embed.load_embedder` (``backend``,
+    ``quantize``, ``precision``, ``device``, ...) when no ``embedder`` is given.
     Returns an :class:`IngestReport` with counts and timings.
     """
     started = time.perf_counter()
     # what is cheap to check is checked before the model loads (seconds) or anything is created
     check_collection_name(collection)
     check_chunking(chunking, chunk_size, overlap)
+    variant = {k: v for k, v in (embedder_options or {}).items() if k in ("backend", "quantize", "precision") and v}
+    if variant and embedder is None:
+        check_variant(**variant)
     documents = load(source, **(loader_options or {})) if isinstance(source, str) else source
     documents = _with_text(documents, source if isinstance(source, str) else "the documents given")
     opened: list[VectorStore] = []
@@ -293,7 +310,7 @@ def ingest(
             if isinstance(target, str):
                 opened.append(store)  # type: ignore[arg-type]
             stores.append(store)
-        embedder = embedder or load_embedder(model)
+        embedder = embedder or load_embedder(model, **(embedder_options or {}))
         chunker = make_chunker(embedder, chunking, chunk_size, overlap)
         if isinstance(cache, EmbeddingCache):
             cache_obj = cache
