@@ -158,6 +158,8 @@ def test_compare_with_two_variants_writes_the_report(scifact, env_cache, tmp_pat
     rows = {r["label"]: r for r in results["embedders"]}
     assert set(rows) == {"reference", "int8", "openvino"}
     assert rows["reference"]["recall@10_vs_reference"] == 1.0
+    assert (rows["reference"]["variant"], rows["int8"]["variant"], rows["openvino"]["variant"]) == (
+        "torch fp32", f"onnx int8/{onnx.cpu_config()}", "openvino fp32")
     assert rows["openvino"]["mean_cosine_to_reference"] > 0.9999
     assert 0.98 < rows["int8"]["mean_cosine_to_reference"] < 1.0
     assert all(r["texts_per_s"] > 0 and 0 <= r["ndcg@10"] <= 1 for r in rows.values())
@@ -166,3 +168,19 @@ def test_compare_with_two_variants_writes_the_report(scifact, env_cache, tmp_pat
     summary = (out / "summary.md").read_text()
     assert "Embedding variants" in summary and "int8" in summary
     assert "Embedding variants" in capsys.readouterr().out
+
+
+def test_two_processes_exporting_at_once_leave_one_good_export(tmp_path):
+    code = ("import sys; from vecstore.embed import load_embedder; e = load_embedder(backend='onnx');"
+            "print(repr(float(e.embed_queries(['two at once'])[0, :4].sum())))")
+    env = {**os.environ, "VECSTORE_CACHE_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert outs[0][0] == outs[1][0]  # the same vectors from whichever export won
+    root = tmp_path / "onnx"
+    exports = [d for d in root.iterdir() if d.is_dir() and d.name != "names"]
+    assert len(exports) == 1 and (exports[0] / "config.json").exists()  # no half-written leftovers
+    config = json.loads((exports[0] / "config.json").read_text())
+    assert (exports[0] / "model.onnx").stat().st_size == config["onnx_bytes"]

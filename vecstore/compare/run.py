@@ -352,7 +352,7 @@ def compare_embedders(config: CompareConfig, data: Any, reference: Embedder, ref
                       ref_queries: np.ndarray, log: Callable[[str], None], rounds: int = 3) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """The reference embedder and each variant of ``config.embedders``, on exact cosine search:
     nDCG@10 (with judgments), recall of the reference's top-k, mean cosine to the reference's
-    vectors (same model), and texts/s — timed on ``sample`` documents without the cache, the
+    vectors (same model), and texts/s — timed on ``config.embedder_sample`` documents without the cache, the
     embedders taking turns for ``rounds`` rounds (median)."""
     k = config.k
     texts = [d.text for d in data.docs]
@@ -360,7 +360,8 @@ def compare_embedders(config: CompareConfig, data: Any, reference: Embedder, ref
     loaded: list[tuple[str, Embedder, str]] = [("reference", reference, _variant_name(reference))]
     for spec in config.embedders:
         log(f"loading embedder {spec.label}")
-        loaded.append((spec.label, load_embedder(spec.model or config.model, **spec.options()), spec.label))
+        other = load_embedder(spec.model or config.model, **spec.options())
+        loaded.append((spec.label, other, _variant_name(other)))
     timing = texts[: config.embedder_sample]
     seconds: dict[str, list[float]] = {label: [] for label, _, _ in loaded}
     for r in range(rounds):
