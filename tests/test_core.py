@@ -52,6 +52,14 @@ def test_redacted_url_has_no_secret():
     assert spec.redacted.startswith("elasticsearch+https://user:***@host:9200")
 
 
+def test_error_details_hide_secrets_given_as_keywords_too():
+    from vecstore.store import _scrub
+
+    spec = parse_url("milvus://user:pw1@host:19530?token=T0K")
+    text = "failed: pw1 / T0K / s3cret-key / p4ss"
+    assert _scrub(text, spec, {"api_key": "s3cret-key", "password": "p4ss"}) == "failed: *** / *** / *** / ***"
+
+
 @pytest.mark.parametrize("bad", ["nourl", "faiss+ftp://x", "chroma://host:notaport", "qdrant://host:6333/path"])
 def test_bad_urls(bad):
     with pytest.raises(ConfigError):

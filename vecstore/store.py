@@ -274,7 +274,7 @@ class VectorStore(abc.ABC):
 
     def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
         """Map an SDK exception; adapters extend this for their own types."""
-        detail = _scrub(str(exc) or type(exc).__name__, self.spec)
+        detail = _scrub(str(exc) or type(exc).__name__, self.spec, self.options)
         if _unreachable(exc):
             return BackendUnavailableError(
                 f"{op}: cannot reach the server ({type(exc).__name__}: {detail})",
@@ -360,9 +360,16 @@ def _unreachable(exc: BaseException) -> bool:
     return False
 
 
-def _scrub(text: str, spec: ConnectionSpec) -> str:
-    for secret in (spec.password, spec.params.get("api_key"), spec.params.get("token")):
-        if secret:
+#: Options that hold a secret, as URL query parameters or keyword options.
+SECRET_OPTIONS = ("password", "api_key", "token")
+
+
+def _scrub(text: str, spec: ConnectionSpec, options: Mapping[str, Any] | None = None) -> str:
+    """``text`` without the URL's password or any secret option (from the URL or the keywords)."""
+    secrets = [spec.password] + [spec.params.get(k) for k in SECRET_OPTIONS]
+    secrets += [(options or {}).get(k) for k in SECRET_OPTIONS]
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
             text = text.replace(secret, "***")
     return text[:500]
 

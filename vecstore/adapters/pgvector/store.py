@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -61,6 +62,7 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.conninfo import make_conninfo
 from psycopg.pq import Format
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import (
@@ -80,6 +82,8 @@ from .sql import dumps, where
 T = TypeVar("T")
 
 CATALOG = "vecstore_collections"
+#: Seconds a collection remembers its ivfflat default probes (another process may rebuild the index)
+PROBES_TTL = 5.0
 #: metric -> (distance operator, operator class suffix)
 OPERATORS = {"cosine": ("<=>", "cosine_ops"), "dot": ("<#>", "ip_ops"), "l2": ("<->", "l2_ops")}
 #: pgvector indexes hold at most this many dimensions (vector, halfvec)
@@ -235,9 +239,7 @@ class PgvectorStore(VectorStore):
         raise AssertionError("unreachable")
 
     def _translate_error(self, exc: Exception, op: str) -> VecstoreError:
-        detail = _scrub(str(exc) or type(exc).__name__, self.spec)
-        if self._password:
-            detail = detail.replace(self._password, "***")
+        detail = _scrub(str(exc) or type(exc).__name__, self.spec, self.options)
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return BackendTimeoutError(f"{op}: the statement was cancelled ({detail.strip()})",
                                        backend=self.backend, url=self.url)
@@ -276,7 +278,7 @@ class PgvectorStore(VectorStore):
                                      sql.Literal(int(opts.get("m", 16))),
                                      sql.Literal(int(opts.get("ef_construction", 64)))))
             conn.execute(f"INSERT INTO {CATALOG} (name, table_name, settings) VALUES (%s, %s, %s)",
-                         (settings.name, table_name(settings.name), jsonb_json(settings.to_json())))
+                         (settings.name, table_name(settings.name), Jsonb(settings.to_json())))
 
         self.run(create, transaction=True)
 
@@ -299,7 +301,7 @@ class PgvectorStore(VectorStore):
 
     def _write_settings(self, settings: CollectionSettings) -> None:
         self.run(lambda c: c.execute(f"UPDATE {CATALOG} SET settings = %s WHERE name = %s",
-                                     (jsonb_json(settings.to_json()), settings.name)))
+                                     (Jsonb(settings.to_json()), settings.name)))
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -346,10 +348,6 @@ def jsonb_binary(meta: dict[str, Any]) -> bytes:
     return b"\x01" + dumps(meta).encode()
 
 
-def jsonb_json(obj: Any) -> psycopg.types.json.Jsonb:
-    return psycopg.types.json.Jsonb(obj)
-
-
 def _duration(value: Any) -> str:
     """A PostgreSQL duration: numbers are seconds, strings pass through (``"500ms"``)."""
     if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
@@ -369,6 +367,7 @@ class PgvectorCollection(Collection):
         self._op = sql.SQL(OPERATORS[settings.metric][0])
         self._statements: dict[tuple[int, bool], str] = {}
         self._updating = False  # the last batch overwrote records: write the next through staging
+        self._probes: tuple[float, int] | None = None  # (when read, default ivfflat probes)
 
     @property
     def _store(self) -> PgvectorStore:
@@ -428,6 +427,7 @@ class PgvectorCollection(Collection):
         self._store.run(lambda c: c.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table), (ids,)))
 
     def _optimize(self) -> None:
+        self._probes = None
         def optimize(conn: psycopg.Connection[Any]) -> None:
             if self._store._maintenance_mem:
                 conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (str(self._store._maintenance_mem),))
@@ -513,10 +513,17 @@ class PgvectorCollection(Collection):
         return results
 
     def _default_probes(self, conn: psycopg.Connection[Any]) -> int:
+        """sqrt(lists) of the ivfflat index; remembered for a few seconds (not a round trip per
+        search), forgotten by :meth:`optimize`, and re-read after that so another process's
+        rebuild is seen."""
+        now = time.monotonic()
+        if self._probes is not None and now - self._probes[0] < PROBES_TTL:
+            return self._probes[1]
         row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
                            (f"{table_name(self.name)}_ivf",)).fetchone()
         lists = int(row[0]) if row and row[0] else 1
-        return max(1, math.isqrt(lists))
+        self._probes = (now, max(1, math.isqrt(lists)))
+        return self._probes[1]
 
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         statement = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(self._columns(include_vectors), self._table)
