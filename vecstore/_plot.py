@@ -44,8 +44,10 @@ def off_diagonal_range(matrix: Any) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.01, hi + 0.01)
 
 
-#: Where a point's label may go, in points from the point: right-above first, then around it.
-_LABEL_SPOTS = ((3, 3), (3, -3), (-3, 3), (-3, -3), (0, 6), (0, -6), (6, 0), (-6, 0))
+#: Where a point's label may go, in points from the point: right-above first, then around it,
+#: then the same directions farther out (with a leader line) for crowded points.
+_LABEL_SPOTS = tuple((dx * r, dy * r) for r in (1, 3, 5)
+                     for dx, dy in ((3, 3), (3, -3), (-3, 3), (-3, -3), (0, 6), (0, -6), (6, 0), (-6, 0)))
 
 
 def place_labels(ax: Any, xy: Any, texts: list[str], fontsize: float = 8) -> list[tuple[float, float, float, float]]:
@@ -72,9 +74,11 @@ def place_labels(ax: Any, xy: Any, texts: list[str], fontsize: float = 8) -> lis
         assert best is not None
         _, box, dx, dy = best
         placed.append(box)
+        far = abs(dx) + abs(dy) > 12
         ax.annotate(text, (a, b), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
                     ha="right" if dx < 0 else "center" if dx == 0 else "left",
-                    va="top" if dy < 0 else "center" if dy == 0 else "bottom")
+                    va="top" if dy < 0 else "center" if dy == 0 else "bottom",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if far else None)
     return placed
 
 
