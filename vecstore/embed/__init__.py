@@ -31,6 +31,11 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"all-MiniLM-L6-v2", DEFAULT_MODEL}
 
 
+def canonical_name(model: str | None) -> str:
+    """The name a model is recorded under (the default model's short name is an alias)."""
+    return DEFAULT_MODEL if not model or model in _DEFAULT_ALIASES else model
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """What the pipeline and text search need from an embedding model."""
@@ -86,7 +91,7 @@ class SentenceTransformerEmbedder:
             raise BackendNotInstalledError(
                 "embedding needs sentence-transformers: pip install 'vecstore[embed]'"
             ) from exc
-        self.name = DEFAULT_MODEL if model in _DEFAULT_ALIASES else model
+        self.name = canonical_name(model)
         self.batch_size = batch_size
         self.normalize = normalize
         self.show_progress = show_progress
@@ -329,7 +334,7 @@ def load_query_embedder(model: str | None = None, **options: Any) -> Embedder:
     ``backend``/``quantize``/``precision`` is loaded as asked."""
     from . import onnx
 
-    name = DEFAULT_MODEL if (model or DEFAULT_MODEL) in _DEFAULT_ALIASES else str(model)
+    name = canonical_name(model)
     explicit = any(options.get(k) not in (None, "torch", "fp32") for k in _VARIANT_OPTIONS)
     plain = options.get("device") in (None, "cpu") and not set(options) - {
         "device", "batch_size", "normalize", "query_prompt", "document_prompt", *_VARIANT_OPTIONS
@@ -380,7 +385,7 @@ def _exported(model: str, backend: str, quantize: str | None, int8_config: str |
     """The model on ONNX Runtime or OpenVINO, exported first (once) when it has not been."""
     from . import onnx
 
-    name = DEFAULT_MODEL if model in _DEFAULT_ALIASES else model
+    name = canonical_name(model)
     kwargs = {k: v for k, v in options.items() if k in ("batch_size", "normalize", "query_prompt", "document_prompt")}
     for attempt in range(2):
         found = onnx.find_export(name)

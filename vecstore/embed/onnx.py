@@ -332,7 +332,7 @@ class OnnxEncoder:
         except Exception:
             _remove(directory)
             raise
-        self._tokenizer.no_truncation()
+        self._counter: Any = None  # the same tokenizer without padding or truncation, made on first use
         self._tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
         self._tokenizer.enable_padding(pad_id=int(config["pad_id"]), pad_token=str(config["pad_token"]))
 
@@ -358,13 +358,14 @@ class OnnxEncoder:
         return vectors
 
     def count_tokens(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
-        try:
-            enc = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        finally:
-            self._tokenizer.enable_truncation(max_length=int(self.config["max_seq_length"]))
-            self._tokenizer.enable_padding(pad_id=int(self.config["pad_id"]), pad_token=str(self.config["pad_token"]))
+        if self._counter is None:  # a copy, so that encode() in another thread keeps its settings
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_str(self._tokenizer.to_str())
+            counter.no_padding()
+            counter.no_truncation()
+            self._counter = counter
+        enc = self._counter.encode_batch(list(texts), add_special_tokens=False)
         return [[(int(a), int(b)) for a, b in e.offsets] for e in enc]
 
 
