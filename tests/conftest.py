@@ -12,6 +12,8 @@ pytest_plugins = ["pytester"]
 # tests never reach for a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Haystack reports pipeline runs to its maintainers unless told not to
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 # milvus-lite's gRPC server answers pymilvus's keepalive pings with GOAWAY log lines: noise
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
@@ -73,12 +75,13 @@ _skip_reasons: dict[str, set[str]] = {}
 
 # suites parametrised over backends (test_adversarial, test_contract_attack) name the
 # target in the test id: [faiss-dir], [qdrant-edge], [lone surrogate-milvus-lite], ...
+_PARAM_FILES = ("test_adversarial", "test_contract_attack", "test_integrations")
 _PARAM_BACKENDS = ("qdrant-edge", "faiss", "chroma", "qdrant", "milvus", "elasticsearch", "pgvector")
 
 
 def _backend(nodeid: str) -> str | None:
     found = next((label for key, label in _BACKEND_OF if key in nodeid), None)
-    if found is None and "[" in nodeid and ("test_adversarial" in nodeid or "test_contract_attack" in nodeid):
+    if found is None and "[" in nodeid and any(f in nodeid for f in _PARAM_FILES):
         params = nodeid.split("[", 1)[1]
         found = next((name for name in _PARAM_BACKENDS if name in params), None)
     return found

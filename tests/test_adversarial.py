@@ -12,8 +12,6 @@ when there is none.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,27 +28,7 @@ from vecstore.testing.adversarial import (
     TwoProcessTests,
 )
 
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """A backend and a way of opening it."""
-
-    label: str
-    module: str  # the SDK it needs
-    url: str = ""  # ``{tmp}`` is replaced by a fresh directory
-    server: str = ""  # a backend name: the plugin's real server
-    second_client: str | None = None  # LOCKED / SHARED for persistent targets
-    examples: int = 40  # differential examples (Hypothesis max_examples)
-    crash: bool = False  # the crash suite too (embedded stores; LOCKED ones always)
-
-    def resolve(self, tmp: Path, request: pytest.FixtureRequest) -> str:
-        if importlib.util.find_spec(self.module) is None:
-            pytest.skip(f"{self.module} is not installed")
-        if self.server:
-            url_for: Callable[..., str] = request.getfixturevalue("vecstore_url_for")
-            return url_for(self.server, server=True)
-        return self.url.format(tmp=tmp)
-
+from .targets import Target, params
 
 TARGETS = [
     Target("faiss-memory", "faiss", "faiss://"),
@@ -72,10 +50,6 @@ TARGETS = [
 PERSISTENT = [t for t in TARGETS if t.second_client]
 # embedded stores: single-writer ones (LOCKED), and pgvector's private server, shared by processes
 EMBEDDED = [t for t in PERSISTENT if t.second_client == LOCKED or t.crash]
-
-
-def _params(targets: list[Target]) -> list[object]:
-    return [pytest.param(t, id=t.label) for t in targets]
 
 
 class _OnTarget:
@@ -100,26 +74,26 @@ class _OnTarget:
         return target.examples
 
 
-@pytest.mark.parametrize("target", _params(TARGETS))
+@pytest.mark.parametrize("target", params(TARGETS))
 class TestDifferential(_OnTarget, DifferentialTests):
     pass
 
 
-@pytest.mark.parametrize("target", _params(TARGETS))
+@pytest.mark.parametrize("target", params(TARGETS))
 class TestHostileStrings(_OnTarget, HostileStringTests):
     pass
 
 
-@pytest.mark.parametrize("target", _params(TARGETS))
+@pytest.mark.parametrize("target", params(TARGETS))
 class TestThreads(_OnTarget, ThreadTests):
     pass
 
 
-@pytest.mark.parametrize("target", _params(EMBEDDED))
+@pytest.mark.parametrize("target", params(EMBEDDED))
 class TestCrash(_OnTarget, CrashTests):
     pass
 
 
-@pytest.mark.parametrize("target", _params(PERSISTENT))
+@pytest.mark.parametrize("target", params(PERSISTENT))
 class TestTwoProcesses(_OnTarget, TwoProcessTests):
     pass
