@@ -44,14 +44,25 @@ class ConnectionSpec:
     @property
     def redacted(self) -> str:
         """The URL with no password or API key in it: safe for messages and logs."""
+        return self._render(mask=True)
+
+    @property
+    def without_secrets(self) -> str:
+        """The URL with the password and secret options left out (not masked): a URL to store
+        in a configuration, the secrets coming from the backend's environment variables."""
+        return self._render(mask=False)
+
+    def _render(self, mask: bool) -> str:
         scheme = self.scheme + ("+https" if self.tls else "")
         if self.mode == "memory":
             return f"{scheme}://"
         if self.mode == "path":
             return f"{scheme}://{self.path}" if self.path and self.path.startswith("/") else f"{scheme}:{self.path}"
-        user = f"{self.username}:***@" if self.username and self.password else (f"{self.username}@" if self.username else "")
+        secret = ":***" if mask and self.password else ""
+        user = f"{self.username}{secret}@" if self.username else ""
         port = f":{self.port}" if self.port else ""
-        query = {k: ("***" if k.lower() in SECRET_PARAMS else v) for k, v in self.params.items()}
+        query = {k: ("***" if k.lower() in SECRET_PARAMS else v) for k, v in self.params.items()
+                 if mask or k.lower() not in SECRET_PARAMS}
         qs = f"?{urllib.parse.urlencode(query)}" if query else ""
         db = f"/{urllib.parse.quote(self.database)}" if self.database else ""
         return f"{scheme}://{user}{self.host}{port}{db}{qs}"
