@@ -26,6 +26,8 @@ from ..types import MAX_SAFE_INT, is_metadata_key, string_problem
 #: The reserved metadata key holding what the contract cannot store natively, as JSON.
 JSON_KEY = "_vs_json"
 RESERVED_PREFIX = "_vs"
+#: A filter no record matches (no record has this reserved key).
+NOTHING = {"_vs_never": True}
 
 
 def _native(key: Any, value: Any) -> bool:

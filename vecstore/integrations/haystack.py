@@ -49,7 +49,15 @@ from ..errors import FilterError as VecstoreFilterError
 from ..filters import parse
 from ..store import VectorStore
 from ..types import is_metadata_key
-from ._common import RESERVED_PREFIX, LazyCollection, from_store_metadata, open_store, relevance, to_store_metadata
+from ._common import (
+    NOTHING,
+    RESERVED_PREFIX,
+    LazyCollection,
+    from_store_metadata,
+    open_store,
+    relevance,
+    to_store_metadata,
+)
 
 __all__ = ["VecstoreDocumentStore", "VecstoreEmbeddingRetriever", "compile_filters"]
 
@@ -59,8 +67,6 @@ BLOB = "_vs_blob"
 SPARSE = "_vs_sparse"
 HAS = "_vsh_"
 TIME = "_vst_"
-#: A condition no record meets (no record has this reserved key).
-_NOTHING = {"_vs_never": True}
 
 
 # -- filters -----------------------------------------------------------------------------------
@@ -94,11 +100,11 @@ def _node(cond: dict[str, Any]) -> dict[str, Any]:
         raise FilterError(f"'conditions' must be a list, not {type(items).__name__}")
     compiled = [_node(c) for c in items]
     if op == "OR":
-        return {"$or": compiled} if compiled else _NOTHING
+        return {"$or": compiled} if compiled else NOTHING
     both: dict[str, Any] = {"$and": compiled} if compiled else {}
     if op == "AND":
         return both
-    return {"$not": both} if compiled else _NOTHING
+    return {"$not": both} if compiled else NOTHING
 
 
 def _comparison(cond: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def _comparison(cond: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, list):
             raise FilterError(f"'{op}' needs a list, got {type(value).__name__}")
         alternatives = [_equal(key, v, dates=False) for v in value]
-        anyof = {"$or": alternatives} if alternatives else _NOTHING
+        anyof = {"$or": alternatives} if alternatives else NOTHING
         return anyof if op == "in" else {"$not": anyof}
     raise FilterError(f"unknown comparison operator {op!r}")
 
@@ -146,7 +152,7 @@ def _equal(key: str, value: Any, dates: bool = True) -> dict[str, Any]:
 def _ordering(key: str, op: str, value: Any) -> dict[str, Any]:
     vs_op = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}[op]
     if value is None:
-        return _NOTHING
+        return NOTHING
     if isinstance(value, (list, tuple, dict)):
         raise FilterError(f"filter value can't be a {type(value).__name__} with '{op}'")
     if isinstance(value, str):
