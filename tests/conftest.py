@@ -75,7 +75,7 @@ _skip_reasons: dict[str, set[str]] = {}
 
 # suites parametrised over backends (test_adversarial, test_contract_attack) name the
 # target in the test id: [faiss-dir], [qdrant-edge], [lone surrogate-milvus-lite], ...
-_PARAM_FILES = ("test_adversarial", "test_contract_attack", "test_integrations")
+_PARAM_FILES = ("test_adversarial", "test_contract_attack", "test_integrations", "test_aio")
 _PARAM_BACKENDS = ("qdrant-edge", "faiss", "chroma", "qdrant", "milvus", "elasticsearch", "pgvector")
 
 

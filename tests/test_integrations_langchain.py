@@ -5,7 +5,7 @@ cover: filters, relevance scores, MMR, retrievers, metadata that is not flat."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -38,21 +38,21 @@ class TestStandardSuite(VectorStoreIntegrationTests):
     """langchain-tests' cases as shipped; only the fixture is ours: an empty collection per test."""
 
     @pytest.fixture
-    def vectorstore(self, target_url: str) -> Iterator[VecstoreVectorStore]:  # type: ignore[override]
+    async def vectorstore(self, target_url: str) -> AsyncIterator[VecstoreVectorStore]:  # type: ignore[override]
         store = _fresh(target_url, self.get_embeddings())
         try:
             yield store
         finally:
             store.drop()
-            store.close()
+            await store.aclose()  # the async cases' own connection, on their loop
 
 
 @pytest.fixture
-def lc(target_url: str) -> Iterator[VecstoreVectorStore]:
+async def lc(target_url: str) -> AsyncIterator[VecstoreVectorStore]:
     store = _fresh(target_url, DeterministicFakeEmbedding(size=16))
     yield store
     store.drop()
-    store.close()
+    await store.aclose()
 
 
 DOCS = [Document(page_content=f"doc {i}", metadata={"cat": i % 3, "lang": "en" if i % 2 else "es"}, id=f"d{i}")
@@ -92,11 +92,32 @@ def test_metadata_that_is_not_flat_round_trips(lc: VecstoreVectorStore) -> None:
     assert [d.id for d in lc.similarity_search("hello", k=1, filter={"page": 3})] == ["m"]
 
 
-async def test_async_search_with_filter(lc: VecstoreVectorStore) -> None:
+async def test_async_methods_on_vecstore_aio(lc: VecstoreVectorStore) -> None:
+    """The async methods run on vecstore.aio: a server's native async client, else the worker pool."""
     await lc.aadd_documents(DOCS)
     found = await lc.asimilarity_search("doc 1", k=12, filter={"lang": "en"})
     assert {d.id for d in found} == {d.id for d in DOCS if d.metadata["lang"] == "en"}
     assert [d.id for d in await lc.aget_by_ids(["d3", "nope", "d1"])] == ["d3", "d1"]
+    assert (await lc.amax_marginal_relevance_search("doc 2", k=2))[0].id == "d2"
+    await lc.adelete(["d2"])
+    assert lc.get_by_ids(["d2"]) == []  # the sync side sees the async write
+    view = lc._col.aio._view()
+    assert view.native == (lc.store.spec.mode == "server")
+
+
+def test_async_methods_from_two_event_loops(target_url: str) -> None:
+    """asyncio.run twice on one store object: each loop gets what it needs (a native client is
+    opened again on the new loop; the worker pool serves any loop)."""
+    import asyncio
+
+    store = _fresh(target_url, DeterministicFakeEmbedding(size=16))
+    try:
+        asyncio.run(store.aadd_documents(DOCS[:4]))
+        found = asyncio.run(store.asimilarity_search("doc 3", k=1))
+        assert [d.id for d in found] == ["d3"]
+    finally:
+        store.drop()
+        store.close()
 
 
 def test_bad_filter_and_bad_metadata_are_typed_errors(lc: VecstoreVectorStore) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -44,11 +44,11 @@ def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def li(target_url: str) -> Iterator[VecstoreVectorStore]:
+async def li(target_url: str) -> AsyncIterator[VecstoreVectorStore]:
     store = VecstoreVectorStore(target_url, f"li-{uuid.uuid4().hex[:12]}")
     yield store
     store.clear()
-    store.close()
+    await store.aclose()
 
 
 def _nodes() -> list[TextNode]:
@@ -136,9 +136,7 @@ def test_delete_by_document_nodes_and_clear(li: VecstoreVectorStore) -> None:
     assert li.get_nodes() == []
 
 
-def test_query_modes_doc_ids_and_async(li: VecstoreVectorStore) -> None:
-    import asyncio
-
+async def test_query_modes_doc_ids_and_async(li: VecstoreVectorStore) -> None:
     nodes = _nodes()
     li.add(nodes)
     q = nodes[3].embedding
@@ -151,12 +149,12 @@ def test_query_modes_doc_ids_and_async(li: VecstoreVectorStore) -> None:
     with pytest.raises(vecstore.UnsupportedOperationError):
         li.query(VectorStoreQuery(query_embedding=q, mode=VectorStoreQueryMode.SPARSE))
 
-    async def run() -> list[str]:
-        await li.adelete_nodes(["n3"])
-        found = await li.aquery(VectorStoreQuery(query_embedding=q, similarity_top_k=1))
-        return found.ids
-
-    assert asyncio.run(run()) == ["n9"]
+    await li.adelete_nodes(["n3"])
+    found = await li.aquery(VectorStoreQuery(query_embedding=q, similarity_top_k=1))
+    assert found.ids == ["n9"]
+    await li.async_add([nodes[3]])
+    assert [n.node_id for n in await li.aget_nodes(node_ids=["n3"])] == ["n3"]
+    assert li._col.aio._view().native == (li.client.spec.mode == "server")
 
 
 def test_real_model_round_trip(minilm, tmp_path: Path) -> None:

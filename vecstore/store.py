@@ -123,6 +123,9 @@ class VectorStore(abc.ABC):
     #: A known defect of the backend's own ANN index: stored records it may never
     #: return to a search (``None``: none known).  Exact search still finds them.
     ann_unreachable: ClassVar[str | None] = None
+    #: Server mode can run over the SDK's native async client (:mod:`vecstore.aio`); the adapter
+    #: then makes that client in :meth:`_connect` when ``self._native_async`` is set.
+    native_async: ClassVar[bool] = False
 
     def __init__(self, spec: ConnectionSpec | str, **options: Any) -> None:
         if isinstance(spec, str):
@@ -143,6 +146,7 @@ class VectorStore(abc.ABC):
         self._lock = threading.RLock()
         self._connected = False
         self._closed = False
+        self._native_async = False  # set by vecstore.aio before connecting
 
     # -- public API ---------------------------------------------------------
 

@@ -75,22 +75,31 @@ def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedd
     store = connect(url) if isinstance(url, str) else url
     try:
         col = store.get_collection(collection)
-        if embedder is None:
-            recorded = col.info.get(EMBEDDING_INFO_KEY) or {}
-            name = model or recorded.get("model")
-            if not name:
-                raise EmbeddingModelMismatchError(
-                    f"collection {collection!r} records no embedding model; pass model= or embedder="
-                )
-            chosen = any(embedder_options.get(k) for k in ("backend", "quantize", "precision"))
-            if not chosen and (model is None or model == recorded.get("model")):
-                embedder_options = {**variant_options(recorded.get("variant")), **embedder_options}
-            embedder = load_query_embedder(name, **embedder_options)
+        embedder = embedder_for(col, embedder, accept_variant, model=model, **embedder_options)
         return TextCollection(col, embedder, store if isinstance(url, str) else None, accept_variant=accept_variant)
     except BaseException:
         if isinstance(url, str):
             store.close()
         raise
+
+
+def embedder_for(col: Collection, embedder: Embedder | None = None, accept_variant: bool = False, *,
+                 model: str | None = None, **embedder_options: Any) -> Embedder:
+    """The query embedder for ``col``: ``embedder`` if given, else the recorded model in its
+    recorded variant (see :func:`open_collection`); checked against the collection's fingerprint."""
+    if embedder is None:
+        recorded = col.info.get(EMBEDDING_INFO_KEY) or {}
+        name = model or recorded.get("model")
+        if not name:
+            raise EmbeddingModelMismatchError(
+                f"collection {col.name!r} records no embedding model; pass model= or embedder="
+            )
+        chosen = any(embedder_options.get(k) for k in ("backend", "quantize", "precision"))
+        if not chosen and (model is None or model == recorded.get("model")):
+            embedder_options = {**variant_options(recorded.get("variant")), **embedder_options}
+        embedder = load_query_embedder(name, **embedder_options)
+    check_embedding(col, embedder.fingerprint(), accept_variant)
+    return embedder
 
 
 def copy_collection(

@@ -126,6 +126,7 @@ class LazyCollection:
         self.index = index
         self.index_options = dict(index_options or {})
         self._col: Any = None
+        self._async: AsyncLazyCollection | None = None
         if dim is not None:
             self.ensure(dim)
 
@@ -153,4 +154,65 @@ class LazyCollection:
 
     def drop(self) -> bool:
         self._col = None
+        if self._async is not None:
+            self._async._col = None
         return self.store.drop_collection(self.name)
+
+    @property
+    def aio(self) -> AsyncLazyCollection:
+        """The same collection for coroutines (:mod:`vecstore.aio`; a server's native async client)."""
+        if self._async is None:
+            self._async = AsyncLazyCollection(self)
+        return self._async
+
+    def close(self) -> None:
+        """Forget the async view.  Its own connection (a server's native async client) belongs to
+        the event loop that opened it and is closed by ``await aio.close()`` from that loop;
+        here it is only dropped (its sockets close when it is collected)."""
+        self._async = None
+
+
+class AsyncLazyCollection:
+    """:class:`LazyCollection` through :func:`vecstore.aio.view`: its async twin."""
+
+    def __init__(self, lazy: LazyCollection) -> None:
+        self.lazy = lazy
+        self._store: Any = None
+        self._col: Any = None
+        self._loop = 0
+
+    def _view(self) -> Any:
+        import asyncio
+
+        loop = id(asyncio.get_running_loop())
+        if self._store is not None and self._store.native and self._loop != loop:
+            self._store = self._col = None  # a native client belongs to the loop that opened it
+        if self._store is None:
+            from .. import aio
+
+            self._store = aio.view(self.lazy.store)
+            self._loop = loop
+        return self._store
+
+    async def get(self) -> Any:
+        if self._col is None:
+            store = self._view()
+            if await store.has_collection(self.lazy.name):
+                self._col = await store.collection(self.lazy.name)
+        return self._col
+
+    async def ensure(self, dim: int) -> Any:
+        if self._col is None:
+            lazy = self.lazy
+            self._col = await self._view().collection(lazy.name, dim, lazy.metric, lazy.index, **lazy.index_options)
+        elif self._col.dim != dim:
+            from ..errors import DimensionMismatchError
+
+            raise DimensionMismatchError(f"vectors have dimension {dim}, collection {self.lazy.name!r} has {self._col.dim}")
+        return self._col
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+            self._col = None

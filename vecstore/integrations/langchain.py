@@ -13,6 +13,9 @@
 * ``similarity_search_with_score`` returns the contract's score (higher is better: cosine
   similarity, dot product, or minus the L2 distance); ``similarity_search_with_relevance_scores``
   maps it to [0, 1] by :func:`vecstore.integrations._common.relevance`.
+* The async methods (``aadd_documents``, ``asimilarity_search``, ...) run on :mod:`vecstore.aio`:
+  a server's native async client (a second connection), or the worker pool for in-process
+  engines; close with ``await store.aclose()`` in asyncio code.
 * Metadata round-trips whole; values the contract cannot filter on (``None``, lists, dicts)
   are kept as JSON (see :mod:`vecstore.integrations._common`).
 * Extra keyword arguments of the searches (``exact=True``, ``ef_search=...``) go to
@@ -95,16 +98,31 @@ class VecstoreVectorStore(LangChainVectorStore):
     ) -> list[str]:
         """Embed and upsert; an id that is ``None`` (from ``add_documents``) gets a random UUID."""
         texts = list(texts)
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise InvalidInputError(f"{len(texts)} texts but {len(metadatas)} metadatas")
-        keys = new_ids(ids, len(texts))
+        keys, metas = self._prepare(texts, metadatas, ids)
         if not texts:
             return []
         vectors = np.asarray(self._embedding.embed_documents(texts), dtype=np.float32)
-        metas = [to_store_metadata(m, record=i) for m, i in zip(metadatas or [{}] * len(texts), keys)]
-        col = self._col.ensure(vectors.shape[1])
-        col.upsert(ids=keys, vectors=vectors, texts=texts, metadata=metas, **kwargs)
+        self._col.ensure(vectors.shape[1]).upsert(ids=keys, vectors=vectors, texts=texts, metadata=metas, **kwargs)
         return keys
+
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                         ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        texts = list(texts)
+        keys, metas = self._prepare(texts, metadatas, ids)
+        if not texts:
+            return []
+        vectors = np.asarray(await self._embedding.aembed_documents(texts), dtype=np.float32)
+        col = await self._col.aio.ensure(vectors.shape[1])
+        await col.upsert(ids=keys, vectors=vectors, texts=texts, metadata=metas, **kwargs)
+        return keys
+
+    @staticmethod
+    def _prepare(texts: list[str], metadatas: list[dict] | None,
+                 ids: Sequence[str | None] | None) -> tuple[list[str], list[dict[str, Any]]]:
+        if metadatas is not None and len(metadatas) != len(texts):
+            raise InvalidInputError(f"{len(texts)} texts but {len(metadatas)} metadatas")
+        keys = new_ids(ids, len(texts))
+        return keys, [to_store_metadata(m, record=i) for m, i in zip(metadatas or [{}] * len(texts), keys)]
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete by ``ids``, or every record matching ``filter=`` (vecstore's filter language)."""
@@ -115,6 +133,20 @@ class VecstoreVectorStore(LangChainVectorStore):
             return True
         col.delete(ids, filter=kwargs.get("filter"))
         return True
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        if ids is None and "filter" not in kwargs:
+            raise InvalidInputError("adelete() needs ids, or filter= (use drop() to remove everything)")
+        col = await self._col.aio.get()
+        if col is not None:
+            await col.delete(ids, filter=kwargs.get("filter"))
+        return True
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        col = await self._col.aio.get()
+        if col is None:
+            return []
+        return [self._document(r.id, r.text, r.metadata) for r in await col.get(list(ids), include_vectors=False)]
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         col = self._col.get()
@@ -141,6 +173,40 @@ class VecstoreVectorStore(LangChainVectorStore):
         return [(self._document(h.id, h.text, h.metadata), h.score)
                 for h in self._hits(embedding, k, filter, False, kwargs)]
 
+    async def asimilarity_search(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
+                                 **kwargs: Any) -> list[Document]:
+        return [doc for doc, _ in await self.asimilarity_search_with_score(query, k, filter=filter, **kwargs)]
+
+    async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: dict[str, Any] | None = None,
+                                            **kwargs: Any) -> list[tuple[Document, float]]:
+        vector = await self._embedding.aembed_query(query)
+        return await self.asimilarity_search_by_vector_with_score(vector, k, filter=filter, **kwargs)
+
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                           filter: dict[str, Any] | None = None, **kwargs: Any) -> list[Document]:
+        found = await self.asimilarity_search_by_vector_with_score(embedding, k, filter=filter, **kwargs)
+        return [doc for doc, _ in found]
+
+    async def asimilarity_search_by_vector_with_score(self, embedding: list[float], k: int = 4,
+                                                      filter: dict[str, Any] | None = None,
+                                                      **kwargs: Any) -> list[tuple[Document, float]]:
+        return [(self._document(h.id, h.text, h.metadata), h.score)
+                for h in await self._ahits(embedding, k, filter, False, kwargs)]
+
+    async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                             lambda_mult: float = 0.5, filter: dict[str, Any] | None = None,
+                                             **kwargs: Any) -> list[Document]:
+        vector = await self._embedding.aembed_query(query)
+        return await self.amax_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, filter=filter,
+                                                                   **kwargs)
+
+    async def amax_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4, fetch_k: int = 20,
+                                                       lambda_mult: float = 0.5,
+                                                       filter: dict[str, Any] | None = None,
+                                                       **kwargs: Any) -> list[Document]:
+        hits = await self._ahits(embedding, max(fetch_k, k), filter, True, kwargs)
+        return self._mmr(embedding, hits, k, lambda_mult)
+
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         metric = self._col.metric_in_use
         return lambda score: relevance(metric, score)
@@ -153,7 +219,9 @@ class VecstoreVectorStore(LangChainVectorStore):
     def max_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4, fetch_k: int = 20,
                                                 lambda_mult: float = 0.5, filter: dict[str, Any] | None = None,
                                                 **kwargs: Any) -> list[Document]:
-        hits = self._hits(embedding, max(fetch_k, k), filter, True, kwargs)
+        return self._mmr(embedding, self._hits(embedding, max(fetch_k, k), filter, True, kwargs), k, lambda_mult)
+
+    def _mmr(self, embedding: Sequence[float], hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
         if not hits:
             return []
         chosen = maximal_marginal_relevance(np.asarray(embedding, dtype=np.float32),
@@ -183,7 +251,14 @@ class VecstoreVectorStore(LangChainVectorStore):
         return self._col.drop()
 
     def close(self) -> None:
-        """Close the connection if this object opened it (from a URL)."""
+        """Close the connection if this object opened it (from a URL); in asyncio code, ``aclose()``."""
+        self._col.close()
+        if self._owned:
+            self.store.close()
+
+    async def aclose(self) -> None:
+        """Close the async connection (a server's native async client) and, if owned, the store."""
+        await self._col.aio.close()
         if self._owned:
             self.store.close()
 
@@ -199,6 +274,14 @@ class VecstoreVectorStore(LangChainVectorStore):
         if col is None:
             return []
         return col.search(np.asarray(embedding, dtype=np.float32), k, filter=filter, include_vectors=vectors, **kwargs)
+
+    async def _ahits(self, embedding: Sequence[float], k: int, filter: dict[str, Any] | None, vectors: bool,
+                     kwargs: dict[str, Any]) -> list[Hit]:
+        col = await self._col.aio.get()
+        if col is None:
+            return []
+        return await col.search(np.asarray(embedding, dtype=np.float32), k, filter=filter, include_vectors=vectors,
+                                **kwargs)
 
     @staticmethod
     def _document(id_: str, text: str | None, metadata: dict[str, Any]) -> Document:

@@ -18,7 +18,9 @@
 * Query modes ``default`` and ``mmr`` (``mmr_threshold``; candidates: ``mmr_prefetch_factor`` × k,
   default 4); others raise :class:`vecstore.UnsupportedOperationError`.  Similarities are the
   contract's scores (higher is better).
-* The async methods run the same code off the event loop, in a worker thread.
+* The async methods (``async_add``, ``aquery``, ...) run on :mod:`vecstore.aio`: a server's
+  native async client (a second connection), or the worker pool for in-process engines; close
+  with ``await store.aclose()`` in asyncio code.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ from ..store import VectorStore
 from ._common import LazyCollection, from_store_metadata, open_store, to_store_metadata
 
 __all__ = ["VecstoreEmbedding", "VecstoreVectorStore", "to_vecstore_filter"]
+
+
+def _mmr(query: VectorStoreQuery) -> bool:
+    return query.mode == VectorStoreQueryMode.MMR
 
 #: A reserved copy of the node id, so that queries can be restricted to ``node_ids``.
 NODE_ID = "_vs_node"
@@ -154,22 +160,33 @@ class VecstoreVectorStore(BasePydanticVectorStore):
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         if not nodes:
             return []
+        columns = self._columns(nodes)
+        self._col.ensure(columns["vectors"].shape[1]).upsert(**columns)
+        return columns["ids"]
+
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        if not nodes:
+            return []
+        columns = self._columns(nodes)
+        col = await self._col.aio.ensure(columns["vectors"].shape[1])
+        await col.upsert(**columns)
+        return columns["ids"]
+
+    @staticmethod
+    def _columns(nodes: Sequence[BaseNode]) -> dict[str, Any]:
         vectors = []
         for node in nodes:
             if node.embedding is None:
                 raise InvalidInputError(f"node {node.node_id!r} has no embedding (embed it, or let the index do so)")
             vectors.append(node.embedding)
-        matrix = np.asarray(vectors, dtype=np.float32)
         metas = []
         for node in nodes:
             meta = to_store_metadata(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
                                      record=node.node_id)
             meta[NODE_ID] = node.node_id
             metas.append(meta)
-        ids = [n.node_id for n in nodes]
-        texts = [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
-        self._col.ensure(matrix.shape[1]).upsert(ids=ids, vectors=matrix, texts=texts, metadata=metas)
-        return ids
+        return {"ids": [n.node_id for n in nodes], "vectors": np.asarray(vectors, dtype=np.float32),
+                "texts": [n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes], "metadata": metas}
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of the source document ``ref_doc_id``."""
@@ -204,55 +221,85 @@ class VecstoreVectorStore(BasePydanticVectorStore):
                 for r in batch]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        where, fetch = self._plan(query, kwargs)
+        col = self._col.get()
+        if col is None:
+            return self._result(query, [])
+        return self._result(query, col.search(np.asarray(query.query_embedding, dtype=np.float32), fetch,
+                                              filter=where, include_vectors=_mmr(query)))
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        where, fetch = self._plan(query, kwargs)
+        col = await self._col.aio.get()
+        if col is None:
+            return self._result(query, [])
+        return self._result(query, await col.search(np.asarray(query.query_embedding, dtype=np.float32), fetch,
+                                                    filter=where, include_vectors=_mmr(query)))
+
+    def _plan(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+        """The vecstore filter and how many hits to fetch (more for MMR to choose from)."""
         if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
             raise UnsupportedOperationError(f"query mode {query.mode.value!r}: vecstore has default and mmr")
         if query.query_embedding is None:
             raise InvalidInputError("VectorStoreQuery needs a query_embedding")
-        col = self._col.get()
-        if col is None:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         where = self._where(query.node_ids, query.filters)
         if query.doc_ids:
             docs = {"ref_doc_id": {"$in": list(query.doc_ids)}}
             where = {"$and": [where, docs]} if where else docs
         k = query.similarity_top_k
-        mmr = query.mode == VectorStoreQueryMode.MMR
-        fetch = k * int(kwargs.get("mmr_prefetch_factor", 4)) if mmr else k
-        hits = col.search(np.asarray(query.query_embedding, dtype=np.float32), fetch, filter=where,
-                          include_vectors=mmr)
-        if mmr and hits:
+        return where, k * int(kwargs.get("mmr_prefetch_factor", 4)) if _mmr(query) else k
+
+    def _result(self, query: VectorStoreQuery, hits: list[Any]) -> VectorStoreQueryResult:
+        if _mmr(query) and hits:
             _, chosen = get_top_k_mmr_embeddings(
-                query.query_embedding, [h.vector.tolist() for h in hits], similarity_top_k=k,
+                query.query_embedding or [], [h.vector.tolist() for h in hits], similarity_top_k=query.similarity_top_k,
                 embedding_ids=list(range(len(hits))), mmr_threshold=query.mmr_threshold)
             hits = [hits[i] for i in chosen]
         return VectorStoreQueryResult(nodes=[self._node(h.text, h.metadata, None) for h in hits],
                                       similarities=[h.score for h in hits], ids=[h.id for h in hits])
 
-    # -- async: the same code in a worker thread ----------------------------------------------------
-
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        return await asyncio.to_thread(self.add, nodes, **kwargs)
+    # -- async: vecstore.aio (a server's native async client, else the worker pool) --------------------
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        await asyncio.to_thread(self.delete, ref_doc_id, **delete_kwargs)
+        col = await self._col.aio.get()
+        if col is not None:
+            await col.delete(filter={"ref_doc_id": ref_doc_id})
 
     async def adelete_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None,
                             **delete_kwargs: Any) -> None:
-        await asyncio.to_thread(self.delete_nodes, node_ids, filters, **delete_kwargs)
+        if node_ids is not None and not node_ids and filters is None:
+            return
+        where = self._where(node_ids, filters)
+        if where is None:
+            raise InvalidInputError("adelete_nodes() needs node_ids or filters (aclear() removes everything)")
+        col = await self._col.aio.get()
+        if col is not None:
+            await col.delete(filter=where)
 
     async def aclear(self) -> None:
-        await asyncio.to_thread(self.clear)
+        store = self._col.aio._view()
+        await store.drop_collection(self._col.name)
+        self._col._col = None
+        self._col.aio._col = None
 
     async def aget_nodes(self, node_ids: list[str] | None = None,
                          filters: MetadataFilters | None = None) -> list[BaseNode]:
-        return await asyncio.to_thread(self.get_nodes, node_ids, filters)
-
-    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return await asyncio.to_thread(self.query, query, **kwargs)
+        col = await self._col.aio.get()
+        if col is None:
+            return []
+        where = self._where(node_ids, filters)
+        return [self._node(r.text, r.metadata, r.vector) async for batch in col.iterate(1000, filter=where)
+                for r in batch]
 
     # -- vecstore's additions -------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._col.close()
+        if self._owned:
+            self._store.close()
+
+    async def aclose(self) -> None:
+        await self._col.aio.close()
         if self._owned:
             self._store.close()
 

@@ -136,6 +136,7 @@ class ChromaStore(VectorStore):
     index_types = ("hnsw",)
     index_options = {"hnsw": frozenset(HNSW_DEFAULTS)}
     connect_options = frozenset({"timeout", "token", "headers", "tenant", "database", "ssl_verify"})
+    native_async = True
     ann_unreachable = "chromadb 1.5.9: a stored record may become unreachable by query (see the module docs)"
 
     def _connect(self) -> None:
@@ -167,6 +168,9 @@ class ChromaStore(VectorStore):
             if self.options.get("ssl_verify") is not None:
                 settings.chroma_server_ssl_verify = self.options["ssl_verify"]
             self._timeout = float(option(spec, self.options, "timeout", env="CHROMA_TIMEOUT", default=10.0))
+            if self._native_async:
+                self._client = self._async_client(headers, settings, tenant, database)
+                return
             self._client = chromadb.HttpClient(
                 host=spec.host or "localhost",
                 port=spec.port or (443 if spec.tls else 8000),
@@ -177,6 +181,17 @@ class ChromaStore(VectorStore):
                 database=database,
             )
             self._bound_timeout()
+
+    def _async_client(self, headers: dict[str, str], settings: Settings, tenant: str, database: str) -> Any:
+        """chromadb's ``AsyncHttpClient``, used through :mod:`vecstore._bridge` (vecstore.aio).
+        Its HTTP client has no timeout of its own: vecstore.aio bounds each call by ``timeout``."""
+        from ..._bridge import Awaiting, await_only
+
+        self.native_call_timeout = self._timeout
+        client = await_only(chromadb.AsyncHttpClient(
+            host=self.spec.host or "localhost", port=self.spec.port or (443 if self.spec.tls else 8000),
+            ssl=self.spec.tls, headers=headers, settings=settings, tenant=tenant, database=database))
+        return Awaiting(client, ("chromadb.api",))
 
     def _bound_timeout(self) -> None:
         """The HTTP client waits forever by default; bound every request."""
@@ -191,7 +206,7 @@ class ChromaStore(VectorStore):
         try:
             if self._database is not None:
                 chromadb.AdminClient(_settings()).delete_database(self._database)
-            if self._client is not None:
+            if self._client is not None and not self._native_async:  # (the async client has no close)
                 # the last client of a directory in this process stops Chroma's system for it:
                 # a later connection reads the files afresh, not a stale in-memory index
                 self._client.close()

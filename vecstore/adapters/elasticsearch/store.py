@@ -43,6 +43,7 @@ class ElasticsearchStore(VectorStore):
     index_options = {"hnsw": HNSW_OPTIONS, "flat": frozenset({"quantization"})}
     search_params = frozenset({"num_candidates"})
     connect_options = frozenset({"api_key", "ca_certs", "verify_certs", "timeout", "max_retries", "refresh"})
+    native_async = True
 
     def _connect(self) -> None:
         spec, opts = self.spec, self.options
@@ -61,7 +62,14 @@ class ElasticsearchStore(VectorStore):
         if "verify_certs" in opts or "verify_certs" in spec.params:
             kwargs["verify_certs"] = as_bool(option(spec, opts, "verify_certs"))
         self._refresh = str(option(spec, opts, "refresh", default="wait_for")).lower()
-        self._client = Elasticsearch(spec.http_url, **kwargs)
+        if self._native_async:  # vecstore.aio: the async client, used through the bridge
+            from elasticsearch import AsyncElasticsearch
+
+            from ..._bridge import Awaiting
+
+            self._client: Any = Awaiting(AsyncElasticsearch(spec.http_url, **kwargs), ("elasticsearch",))
+        else:
+            self._client = Elasticsearch(spec.http_url, **kwargs)
 
     def _close(self) -> None:
         self._client.close()

@@ -65,6 +65,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..._bridge import native
 from ...errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -116,6 +117,7 @@ def table_name(collection: str) -> str:
 
 class PgvectorStore(VectorStore):
     backend = "pgvector"
+    native_async = True
     index_types = ("flat", "hnsw", "ivf")
     index_options = {"flat": frozenset({"halfvec"}),
                      "hnsw": frozenset({"m", "ef_construction", "ef_search", "halfvec"}),
@@ -127,7 +129,8 @@ class PgvectorStore(VectorStore):
     def _connect(self) -> None:
         spec = self.spec
         self._pool: ConnectionPool[Any] | None = None
-        self._pool_lock = threading.Lock()
+        # reentrant: under vecstore.aio two coroutines of one thread may meet here
+        self._pool_lock = threading.RLock()
         self._directory: Path | None = None
         self._timeout = float(option(spec, self.options, "connect_timeout", default=5))
         self._pool_size = int(option(spec, self.options, "pool_size", default=10))
@@ -185,16 +188,29 @@ class PgvectorStore(VectorStore):
                     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG} (name text PRIMARY KEY, "
                                  "table_name text NOT NULL, settings jsonb NOT NULL)")
-                pool = ConnectionPool(self._conninfo, min_size=1, max_size=self._pool_size, open=False,
-                                      timeout=self._timeout, configure=_configure, name="vecstore",
-                                      kwargs={"autocommit": True})
+                pool = self._new_pool()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     pool.open(wait=True, timeout=self._timeout)
                 self._pool = pool
             return self._pool
 
+    def _new_pool(self) -> Any:
+        options: dict[str, Any] = {"min_size": 1, "max_size": self._pool_size, "open": False, "timeout": self._timeout,
+                   "name": "vecstore", "kwargs": {"autocommit": True}}
+        if self._native_async:  # vecstore.aio: psycopg's async pool, used through the bridge
+            from psycopg_pool import AsyncConnectionPool
+
+            from ..._bridge import Awaiting
+
+            return Awaiting(AsyncConnectionPool(self._conninfo, configure=_configure_async, **options), _ASYNC)
+        return ConnectionPool(self._conninfo, configure=_configure, **options)
+
     def _first_connection(self) -> psycopg.Connection[Any]:
+        if self._native_async:
+            from ..._bridge import Awaiting, await_only
+
+            return Awaiting(await_only(psycopg.AsyncConnection.connect(self._conninfo)), _ASYNC)  # type: ignore[return-value]
         try:
             return psycopg.connect(self._conninfo)
         except psycopg.OperationalError:
@@ -227,7 +243,7 @@ class PgvectorStore(VectorStore):
                         with conn.transaction():
                             return fn(conn)
                     except BaseException:
-                        _SESSION.pop(conn, None)  # a rollback undoes the SETs of the transaction
+                        _SESSION.pop(native(conn), None)  # a rollback undoes the SETs of the transaction
                         raise
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if not connection_lost(exc):
@@ -304,10 +320,26 @@ class PgvectorStore(VectorStore):
                                      (Jsonb(settings.to_json()), settings.name)))
 
 
+#: the modules whose async objects vecstore.aio reaches through the bridge
+_ASYNC = ("psycopg",)
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     """A new pooled connection: pgvector's types, and for COPY (which picks dumpers by
     type) dumpers that pass pre-encoded binary vectors and jsonb through as they are."""
     register_vector(conn)
+    _register_dumpers(conn)
+
+
+async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    """:func:`_configure` for the async pool of vecstore.aio."""
+    from pgvector.psycopg import register_vector_async
+
+    await register_vector_async(conn)
+    _register_dumpers(conn)
+
+
+def _register_dumpers(conn: Any) -> None:
     for name, marker in (("vector", VectorBytes), ("halfvec", HalfvecBytes), ("jsonb", JsonbBytes)):
         info = conn.adapters.types.get(name)
         if info is not None:
@@ -572,7 +604,7 @@ def _session(conn: psycopg.Connection[Any], wanted: dict[str, str]) -> None:
     """Set pgvector's search settings for the session, sending only those that differ from
     what this connection already has (no extra round trip per query).  They steer only
     vector index scans, so they may outlive the query; a rolled-back transaction forgets them."""
-    have = _SESSION.setdefault(conn, {})
+    have = _SESSION.setdefault(native(conn), {})
     diff = {k: v for k, v in wanted.items() if have.get(k) != v}
     if diff:
         conn.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(diff)),

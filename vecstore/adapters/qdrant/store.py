@@ -86,10 +86,13 @@ class QdrantStore(VectorStore):
     index_options = {"hnsw": HNSW_OPTIONS, "flat": frozenset({"payload_indexes", "indexing_threshold"})}
     search_params = frozenset({"ef_search"})
     connect_options = frozenset({"api_key", "timeout", "grpc", "grpc_port"})
+    native_async = True
 
     def _connect(self) -> None:
         spec = self.spec
-        if spec.mode == "memory":
+        if self._native_async:
+            self._client = self._async_client()
+        elif spec.mode == "memory":
             self._client = cast(QdrantClient, _Serialised(QdrantClient(location=":memory:")))
         elif spec.mode == "path":
             # calls are serialised, so SQLite's same-thread check (where SQLite
@@ -97,16 +100,32 @@ class QdrantStore(VectorStore):
             client = QdrantClient(path=spec.path, force_disable_check_same_thread=True)
             self._client = cast(QdrantClient, _Serialised(client))
         else:
-            self._client = QdrantClient(
-                host=spec.host,
-                port=spec.port or 6333,
-                https=spec.tls,
-                api_key=option(spec, self.options, "api_key", env="QDRANT_API_KEY") or spec.password,
-                timeout=int(float(option(spec, self.options, "timeout", env="QDRANT_TIMEOUT", default=10))),
-                prefer_grpc=as_bool(option(spec, self.options, "grpc", default=False)),
-                grpc_port=int(option(spec, self.options, "grpc_port", default=6334)),
-                check_compatibility=False,
-            )
+            self._client = QdrantClient(**self._server_options())
+
+    def _server_options(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "host": spec.host,
+            "port": spec.port or 6333,
+            "https": spec.tls,
+            "api_key": option(spec, self.options, "api_key", env="QDRANT_API_KEY") or spec.password,
+            "timeout": int(float(option(spec, self.options, "timeout", env="QDRANT_TIMEOUT", default=10))),
+            "prefer_grpc": as_bool(option(spec, self.options, "grpc", default=False)),
+            "grpc_port": int(option(spec, self.options, "grpc_port", default=6334)),
+            "check_compatibility": False,
+        }
+
+    def _async_client(self) -> Any:
+        """qdrant-client's ``AsyncQdrantClient``, used through :mod:`vecstore._bridge` (vecstore.aio):
+        a server's, or, for ``qdrant://`` (tests run the adapter's async path this way), the async
+        local mode in memory."""
+        from qdrant_client import AsyncQdrantClient
+
+        from ..._bridge import Awaiting
+
+        if self.spec.mode == "memory":
+            return Awaiting(AsyncQdrantClient(location=":memory:"))
+        return Awaiting(AsyncQdrantClient(**self._server_options()))
 
     def _close(self) -> None:
         self._client.close()
