@@ -14,7 +14,8 @@ from vecstore.registry import register_backend
 from vecstore.url import parse_url
 
 HEAVY = {"faiss", "torch", "chromadb", "qdrant_client", "qdrant_edge", "elasticsearch", "sentence_transformers",
-         "matplotlib", "plotly", "sklearn", "transformers"}
+         "matplotlib", "plotly", "sklearn", "transformers", "greenlet", "langchain_core", "haystack",
+         "llama_index", "psycopg"}
 
 
 def test_import_loads_no_sdk():

@@ -140,6 +140,8 @@ def test_to_dict_keeps_url_without_secret() -> None:
     store = VecstoreDocumentStore("qdrant://user:s3cret@localhost:6333?api_key=k3y&timeout=5", "c", embedding_dim=8)
     data = store.to_dict()
     assert "s3cret" not in str(data) and "k3y" not in str(data)
+    chroma = VecstoreDocumentStore("chroma://localhost:8000", "c", headers={"Authorization": "Bearer t0ken"})
+    assert "t0ken" not in str(chroma.to_dict())
     again = VecstoreDocumentStore.from_dict(data)
     assert again.store.spec.host == "localhost" and again.embedding_dim == 8
     retriever = VecstoreEmbeddingRetriever.from_dict(VecstoreEmbeddingRetriever(store, top_k=4).to_dict())

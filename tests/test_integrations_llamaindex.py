@@ -80,6 +80,7 @@ CASES = [
     (FilterOperator.EQ, "field", "bio"), (FilterOperator.NE, "field", "bio"), (FilterOperator.GT, "year", 2020),
     (FilterOperator.GTE, "score", 2.5), (FilterOperator.LT, "year", 2020), (FilterOperator.LTE, "score", 1.0),
     (FilterOperator.IN, "year", [2018, 2023]), (FilterOperator.NIN, "field", ["geo"]), (FilterOperator.EQ, "year", 2019),
+    (FilterOperator.IN, "year", []), (FilterOperator.NIN, "year", []),
 ]
 
 

@@ -21,36 +21,64 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from greenlet import getcurrent, greenlet
+__all__ = ["Awaiting", "await_only", "in_bridge", "native", "sleep", "spawn"]
 
-__all__ = ["Awaiting", "await_only", "in_bridge", "native", "spawn"]
+_worker_class: Any = None
 
 
-class _Worker(greenlet):  # type: ignore[misc]
-    """The greenlet running sync code for :func:`spawn`; its parent drives the awaits."""
+def _worker() -> Any:
+    """The greenlet class running sync code for :func:`spawn` (greenlet imported on first use,
+    so that sync users of an adapter never import it)."""
+    global _worker_class
+    if _worker_class is None:
+        from greenlet import greenlet
 
-    def __init__(self, fn: Callable[..., Any], driver: greenlet) -> None:
-        super().__init__(fn, driver)
-        self.driver = driver
+        class _Worker(greenlet):  # type: ignore[misc]
+            def __init__(self, fn: Callable[..., Any], driver: Any) -> None:
+                super().__init__(fn, driver)
+                self.driver = driver
+                self.gr_context = driver.gr_context  # contextvars (tracing spans, ...) carry over
+
+        _worker_class = _Worker
+    return _worker_class
 
 
 def in_bridge() -> bool:
     """Whether this code runs under :func:`spawn` (and may use :func:`await_only`)."""
-    return isinstance(getcurrent(), _Worker)
+    if _worker_class is None:
+        return False
+    from greenlet import getcurrent
+
+    return isinstance(getcurrent(), _worker_class)
 
 
 def await_only(awaitable: Any) -> Any:
     """Await ``awaitable`` on the event loop from sync code run by :func:`spawn`."""
-    current = getcurrent()
-    if not isinstance(current, _Worker):
+    if not in_bridge():
         raise RuntimeError("an async SDK client was used outside vecstore.aio (no event loop to await on)")
-    return current.driver.switch(awaitable)
+    from greenlet import getcurrent
+
+    return getcurrent().driver.switch(awaitable)
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep``, or, under :func:`spawn`, an ``asyncio.sleep`` that leaves the loop running."""
+    if in_bridge():
+        import asyncio
+
+        await_only(asyncio.sleep(seconds))
+    else:
+        import time
+
+        time.sleep(seconds)
 
 
 async def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn(*args, **kwargs)``, awaiting on this loop each awaitable it passes to :func:`await_only`.
     An exception of an await (``CancelledError`` included) is raised inside ``fn`` at that point."""
-    worker = _Worker(fn, getcurrent())
+    from greenlet import getcurrent
+
+    worker = _worker()(fn, getcurrent())
     result = worker.switch(*args, **kwargs)
     while not worker.dead:
         try:
@@ -68,11 +96,14 @@ _PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
 class Awaiting:
     """An async SDK object used through its sync-looking interface (see the module docs)."""
 
-    __slots__ = ("__weakref__", "_modules", "_obj")
+    __slots__ = ("__weakref__", "_modules", "_obj", "_timeout")
 
-    def __init__(self, obj: Any, modules: tuple[str, ...] = ()) -> None:
+    def __init__(self, obj: Any, modules: tuple[str, ...] = (), timeout: float | None = None) -> None:
+        """``timeout``: seconds each awaited request may take (for SDK clients without a bound
+        of their own); past it, ``TimeoutError``."""
         object.__setattr__(self, "_obj", obj)
         object.__setattr__(self, "_modules", modules)
+        object.__setattr__(self, "_timeout", timeout)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._obj, name)
@@ -88,6 +119,10 @@ class Awaiting:
 
     def _settle(self, result: Any) -> Any:
         if inspect.isawaitable(result):
+            if self._timeout is not None:
+                import asyncio
+
+                result = asyncio.wait_for(result, self._timeout)
             result = await_only(result)
         return self._wrap(result)
 
@@ -95,7 +130,7 @@ class Awaiting:
         if isinstance(value, _PLAIN) or not self._modules:
             return value
         if (type(value).__module__ or "").startswith(self._modules) or hasattr(value, "__aenter__"):
-            return Awaiting(value, self._modules)
+            return Awaiting(value, self._modules, self._timeout)
         return value
 
     def __enter__(self) -> Any:

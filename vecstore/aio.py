@@ -173,8 +173,6 @@ class AsyncVectorStore:
 
     async def _run(self, fn: Callable[[], Any], *, timeout: float | None, write: bool = False, op: str,
                    executor: ThreadPoolExecutor | None = None) -> Any:
-        if timeout is None and self.native:  # an async client without a timeout of its own
-            timeout = getattr(self.sync, "native_call_timeout", None)
         if self.native:
             task: asyncio.Future[Any] = asyncio.ensure_future(_bridge.spawn(fn))
         else:
@@ -294,12 +292,15 @@ class AsyncTextCollection:
 async def open(url: str, collection: str, *, embedder: Any = None, accept_variant: bool = False,
                **options: Any) -> AsyncTextCollection:
     """:func:`vecstore.open` for asyncio: the collection plus the model it was built with."""
+    from .pipeline.ingest import check_embedding
     from .textsearch import embedder_for
 
     store = await connect(url, **options)
     try:
         col = await store.collection(collection)
-        model = await asyncio.to_thread(embedder_for, col.sync, embedder, accept_variant)
+        model = await asyncio.to_thread(embedder_for, col.sync, embedder, accept_variant, check=False)
+        # the check may read and record on the collection: through the store, on its client
+        await store.call(check_embedding, col.sync, model.fingerprint(), accept_variant)
     except BaseException:
         await store.close()
         raise

@@ -84,7 +84,7 @@ def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedd
 
 
 def embedder_for(col: Collection, embedder: Embedder | None = None, accept_variant: bool = False, *,
-                 model: str | None = None, **embedder_options: Any) -> Embedder:
+                 model: str | None = None, check: bool = True, **embedder_options: Any) -> Embedder:
     """The query embedder for ``col``: ``embedder`` if given, else the recorded model in its
     recorded variant (see :func:`open_collection`); checked against the collection's fingerprint."""
     if embedder is None:
@@ -98,7 +98,8 @@ def embedder_for(col: Collection, embedder: Embedder | None = None, accept_varia
         if not chosen and (model is None or model == recorded.get("model")):
             embedder_options = {**variant_options(recorded.get("variant")), **embedder_options}
         embedder = load_query_embedder(name, **embedder_options)
-    check_embedding(col, embedder.fingerprint(), accept_variant)
+    if check:
+        check_embedding(col, embedder.fingerprint(), accept_variant)
     return embedder
 
 

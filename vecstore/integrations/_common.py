@@ -149,8 +149,11 @@ class LazyCollection:
 
     @property
     def metric_in_use(self) -> str:
-        col = self.get()
-        return col.metric if col is not None else self.metric
+        """The open collection's metric, else the one it would be created with (no request)."""
+        for col in (self._col, self._async._col if self._async is not None else None):
+            if col is not None:
+                return str(col.metric)
+        return self.metric
 
     def drop(self) -> bool:
         self._col = None
@@ -195,16 +198,17 @@ class AsyncLazyCollection:
         return self._store
 
     async def get(self) -> Any:
+        store = self._view()  # first: a new event loop gets a new native client, and forgets _col
         if self._col is None:
-            store = self._view()
             if await store.has_collection(self.lazy.name):
                 self._col = await store.collection(self.lazy.name)
         return self._col
 
     async def ensure(self, dim: int) -> Any:
+        store = self._view()
         if self._col is None:
             lazy = self.lazy
-            self._col = await self._view().collection(lazy.name, dim, lazy.metric, lazy.index, **lazy.index_options)
+            self._col = await store.collection(lazy.name, dim, lazy.metric, lazy.index, **lazy.index_options)
         elif self._col.dim != dim:
             from ..errors import DimensionMismatchError
 

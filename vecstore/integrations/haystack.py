@@ -26,8 +26,11 @@ How Haystack's documents and filters map onto the contract:
   cannot express them: fields other than ``meta.<key>`` (``content``, ``id``), nested keys and
   values stored as JSON, list values with ``==``/``!=``.  Bool and numbers differ as in vecstore
   (``True`` is not ``1``).
-* ``to_dict`` stores the URL without its password or secret options: give those through the
-  backend's environment variable (``PGPASSWORD``, ``QDRANT_API_KEY``, ``CHROMA_TOKEN``, ...).
+* ``to_dict`` stores the URL without its password or secret options (nor ``headers``): give
+  those through the backend's environment variable (``PGPASSWORD``, ``QDRANT_API_KEY``,
+  ``CHROMA_TOKEN``, ...).
+* ``DuplicatePolicy.FAIL``/``SKIP`` read which ids exist, then write: not atomic against another
+  writer of the same ids between the two (``OVERWRITE`` is a plain upsert).
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ from ._common import (
 __all__ = ["VecstoreDocumentStore", "VecstoreEmbeddingRetriever", "compile_filters"]
 
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "l2"}
+#: connection options never written by to_dict (headers may carry an Authorization token)
+_SECRET_OPTIONS = ("password", "api_key", "token", "headers")
 NO_EMBEDDING = "_vs_noemb"
 BLOB = "_vs_blob"
 SPARSE = "_vs_sparse"
@@ -243,7 +248,7 @@ class VecstoreDocumentStore:
         self._init = {"url": self.store.spec.without_secrets, "collection": collection,
                       "embedding_dim": embedding_dim, "similarity": similarity, "index": index,
                       "index_options": index_options, **{k: v for k, v in connect_options.items()
-                                                         if k not in ("password", "api_key", "token")}}
+                                                         if k not in _SECRET_OPTIONS}}
 
     # -- Haystack's DocumentStore protocol -----------------------------------------------------
 

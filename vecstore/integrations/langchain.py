@@ -211,6 +211,16 @@ class VecstoreVectorStore(LangChainVectorStore):
         metric = self._col.metric_in_use
         return lambda score: relevance(metric, score)
 
+    def _similarity_search_with_relevance_scores(self, query: str, k: int = 4,
+                                                 **kwargs: Any) -> list[tuple[Document, float]]:
+        found = self.similarity_search_with_score(query, k, **kwargs)  # the metric is known once searched
+        return [(doc, relevance(self._col.metric_in_use, score)) for doc, score in found]
+
+    async def _asimilarity_search_with_relevance_scores(self, query: str, k: int = 4,
+                                                        **kwargs: Any) -> list[tuple[Document, float]]:
+        found = await self.asimilarity_search_with_score(query, k, **kwargs)
+        return [(doc, relevance(self._col.metric_in_use, score)) for doc, score in found]
+
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
                                       filter: dict[str, Any] | None = None, **kwargs: Any) -> list[Document]:
         return self.max_marginal_relevance_search_by_vector(self._embedding.embed_query(query), k, fetch_k,

@@ -48,7 +48,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 from ..errors import FilterError, InvalidInputError, UnsupportedOperationError
 from ..store import VectorStore
-from ._common import LazyCollection, from_store_metadata, open_store, to_store_metadata
+from ._common import NOTHING, LazyCollection, from_store_metadata, open_store, to_store_metadata
 
 __all__ = ["VecstoreEmbedding", "VecstoreVectorStore", "to_vecstore_filter"]
 
@@ -95,6 +95,8 @@ def _one(item: MetadataFilter) -> dict[str, Any]:
             f" (on {item.key!r}); it has: {', '.join(o.value for o in _OPERATORS)}"
         )
     value = list(item.value) if isinstance(item.value, (list, tuple)) else item.value
+    if op in ("$in", "$nin") and value == []:  # as LlamaIndex's own store: in [] is nothing, nin [] all
+        return NOTHING if op == "$in" else {"$not": NOTHING}
     return {item.key: {op: value}}
 
 
@@ -122,6 +124,12 @@ class VecstoreEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._embedder.embed_documents(list(texts)).tolist()
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
 
 
 class VecstoreVectorStore(BasePydanticVectorStore):

@@ -184,14 +184,16 @@ class ChromaStore(VectorStore):
 
     def _async_client(self, headers: dict[str, str], settings: Settings, tenant: str, database: str) -> Any:
         """chromadb's ``AsyncHttpClient``, used through :mod:`vecstore._bridge` (vecstore.aio).
-        Its HTTP client has no timeout of its own: vecstore.aio bounds each call by ``timeout``."""
+        Its HTTP client waits forever by default: each request is bounded by ``timeout`` here, as
+        the sync client's are."""
+        import asyncio
+
         from ..._bridge import Awaiting, await_only
 
-        self.native_call_timeout = self._timeout
-        client = await_only(chromadb.AsyncHttpClient(
+        client = await_only(asyncio.wait_for(chromadb.AsyncHttpClient(
             host=self.spec.host or "localhost", port=self.spec.port or (443 if self.spec.tls else 8000),
-            ssl=self.spec.tls, headers=headers, settings=settings, tenant=tenant, database=database))
-        return Awaiting(client, ("chromadb.api",))
+            ssl=self.spec.tls, headers=headers, settings=settings, tenant=tenant, database=database), self._timeout))
+        return Awaiting(client, ("chromadb.api",), timeout=self._timeout)
 
     def _bound_timeout(self) -> None:
         """The HTTP client waits forever by default; bound every request."""
@@ -206,7 +208,9 @@ class ChromaStore(VectorStore):
         try:
             if self._database is not None:
                 chromadb.AdminClient(_settings()).delete_database(self._database)
-            if self._client is not None and not self._native_async:  # (the async client has no close)
+            # the async client's HTTP clients are chromadb's, one per event loop, shared by every
+            # AsyncHttpClient of the process (its _cleanup closes them all): they are left to it
+            if self._client is not None and not self._native_async:
                 # the last client of a directory in this process stops Chroma's system for it:
                 # a later connection reads the files afresh, not a stale in-memory index
                 self._client.close()

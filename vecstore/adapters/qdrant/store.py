@@ -30,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from ... import _bridge
 from ...errors import BackendError, BackendUnavailableError, CollectionNotFoundError, StoreLockedError, VecstoreError
 from ...filters import Node
 from ...store import Batch, Collection, VectorStore
@@ -258,4 +259,4 @@ class QdrantCollection(Collection):
         while self._client.get_collection(self.name).status != models.CollectionStatus.GREEN:
             if time.monotonic() > end:
                 raise BackendUnavailableError("optimizers did not finish in time", backend="qdrant", url=self.store.url)
-            time.sleep(0.2)
+            _bridge.sleep(0.2)  # under vecstore.aio, the loop keeps running
