@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import vecstore
@@ -44,3 +45,24 @@ class TestFaissIvfPath(ConformanceSuite):
     @pytest.fixture
     def collection_defaults(self):
         return {"index": "ivf", "nlist": 4, "nprobe": 4}
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+def test_repeated_filter_sees_every_write_in_between(index: str) -> None:
+    """A filtered search reuses the matching vectors while nothing is written; an overwrite or a
+    delete in between must show in the next search with the same filter."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(500, 8)).astype(np.float32)
+    with vecstore.connect("faiss://") as store:
+        col = store.collection("rf", dim=8, index=index)
+        col.upsert(ids=[f"r{i}" for i in range(500)], vectors=vectors, metadata=[{"cat": i % 10} for i in range(500)])
+        target = rng.normal(size=8).astype(np.float32)
+        first = col.search(target, k=3, filter={"cat": 3})
+        assert col.search(target, k=3, filter={"cat": 3}) == first  # cached answer, same result
+        col.upsert(ids=["r13"], vectors=[target], metadata=[{"cat": 3}])  # now the best match
+        assert col.search(target, k=1, filter={"cat": 3})[0].id == "r13"
+        col.delete(["r13"])
+        assert "r13" not in [h.id for h in col.search(target, k=5, filter={"cat": 3})]
+        col.upsert(ids=["new"], vectors=[target], metadata=[{"cat": 3}])
+        assert col.search(target, k=1, filter={"cat": 3})[0].id == "new"
+        assert col.search(target, k=1, filter={"cat": 3.0})[0].id == "new"  # 3.0 == 3: a number either way

@@ -81,6 +81,7 @@ class _State:
         self.saved_version = -1
         self.lock = threading.RLock()
         self._filter_cache: tuple[str, int, np.ndarray] | None = None
+        self._vectors_cache: tuple[np.ndarray, int, np.ndarray] | None = None
         #: the write-ahead log of a persisted collection (see .persist); None in memory
         self.wal: wal.Writer | None = None
         self.snapshot_bytes = 0
@@ -116,6 +117,17 @@ class _State:
         index.add_with_ids(vectors, labels)
         self.index = index
         self.version += 1
+
+    def vectors_of(self, labels: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``labels``; the last answer is kept while nothing is written, so a
+        filter repeated query after query (``allowed`` returns the same array) reads them once."""
+        cache = self._vectors_cache
+        if cache is not None and cache[0] is labels and cache[1] == self.version:
+            return cache[2]
+        vectors = self.index.reconstruct_batch(labels)
+        if len(labels) <= BRUTE_FORCE_MAX:  # small sets only: an exact search of everything is not kept
+            self._vectors_cache = (labels, self.version, vectors)
+        return vectors
 
     def allowed(self, node: Node) -> np.ndarray:
         key = cache_key(node)  # typed: {"x": 1} must not reuse the answer to {"x": True}
@@ -440,7 +452,7 @@ class FaissCollection(Collection):
             labels, vectors = _stored_vectors(s.index)
             live = ~np.isin(labels, np.fromiter(s.removed, dtype=np.int64)) if s.removed else None
         else:
-            labels, vectors, live = allowed, s.index.reconstruct_batch(allowed), None
+            labels, vectors, live = allowed, s.vectors_of(allowed), None
         sc = _numeric.scores(self.metric, queries, vectors)
         if live is not None:
             sc[:, ~live] = -np.inf
