@@ -41,6 +41,7 @@ from . import _bridge
 from .errors import BackendTimeoutError
 from .registry import connect as _connect_sync
 from .store import Collection, VectorStore
+from .textsearch import _texts
 from .types import Capabilities, Hit, Record
 
 __all__ = ["AsyncCollection", "AsyncTextCollection", "AsyncVectorStore", "connect", "ingest", "open", "view", "wrap"]
@@ -216,10 +217,10 @@ class AsyncCollection:
                      timeout: float | None = None) -> int:
         return int(await self.store.call(self.sync.delete, ids, filter=filter, timeout=timeout, write=True))
 
-    async def search(self, vector: Any, k: int = 10, *, timeout: float | None = None, **kwargs: Any) -> list[Hit]:
+    async def search(self, vector: Any = None, k: int = 10, *, timeout: float | None = None, **kwargs: Any) -> list[Hit]:
         return list(await self.store.call(self.sync.search, vector, k, timeout=timeout, **kwargs))
 
-    async def search_batch(self, vectors: Any, k: int = 10, *, timeout: float | None = None,
+    async def search_batch(self, vectors: Any = None, k: int = 10, *, timeout: float | None = None,
                            **kwargs: Any) -> list[list[Hit]]:
         return list(await self.store.call(self.sync.search_batch, vectors, k, timeout=timeout, **kwargs))
 
@@ -275,9 +276,13 @@ class AsyncTextCollection:
     async def search(self, text: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         return (await self.search_batch([text], k, **kwargs))[0]
 
-    async def search_batch(self, texts: Sequence[str], k: int = 10, **kwargs: Any) -> list[list[Hit]]:
-        vectors = await asyncio.to_thread(self.embedder.embed_queries, list(texts))
-        return await self.collection.search_batch(vectors, k, **kwargs)
+    async def search_batch(self, texts: Sequence[str], k: int = 10, *, mode: str = "dense",
+                           **kwargs: Any) -> list[list[Hit]]:
+        texts = _texts(texts)
+        vectors = None if mode == "lexical" else await asyncio.to_thread(self.embedder.embed_queries, texts)
+        if mode == "dense":
+            return await self.collection.search_batch(vectors, k, **kwargs)
+        return await self.collection.search_batch(vectors, k, texts=texts, mode=mode, **kwargs)
 
     async def close(self) -> None:
         await self.store.close()

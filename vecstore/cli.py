@@ -164,7 +164,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = _embed_options(args)
     with open_collection(args.url, args.collection, model=args.model, accept_variant=args.accept_variant,
                          **options) as col:
-        hits = col.search(args.text, k=args.k, filter=flt, exact=args.exact)
+        extra = {} if args.mode == "dense" else {"rrf_k": args.rrf_k, "alpha": args.alpha}
+        hits = col.search(args.text, k=args.k, filter=flt, exact=args.exact, mode=args.mode, **extra)
         matched = col.count(flt) if not hits and flt is not None else None
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
@@ -211,6 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "filter_field": args.filter_field, "queries": args.queries, "qrels": args.qrels,
         "sweep": parse_sweep(args.sweep) or None, "out": args.out,
         "embedding": _embed_options(args) or None, "embedders": args.embedder,
+        "modes": args.mode,
     }
     if args.no_filter:
         flags["filter_field"], flags["synthetic_filter"] = "", False
@@ -358,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=_positive_int, default=5)
     p.add_argument("--filter", help='JSON, e.g. \'{"lang": "en"}\'')
     p.add_argument("--exact", action="store_true", help="exact (brute-force) search")
+    p.add_argument("--mode", choices=["dense", "lexical", "hybrid"], default="dense",
+                   help="dense (by embedding, the default), lexical (the backend's keyword index) or hybrid (both, fused)")
+    p.add_argument("--rrf-k", type=float, default=60, help="hybrid: reciprocal rank fusion constant (default 60)")
+    p.add_argument("--alpha", type=float, help="hybrid: weighted fusion alpha*dense + (1-alpha)*lexical instead of RRF")
     p.add_argument("--model", help="override the collection's recorded model (must match it)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     p.add_argument("--accept-variant", action="store_true",
@@ -387,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help="threads for the concurrent run (default 4)")
     p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2", help="e.g. ef_search=16,32,64,128")
     p.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2)")
+    p.add_argument("--mode", help="search modes to measure, comma-separated: dense,lexical,hybrid (default dense)")
     p.add_argument("--max-docs", type=int, help="use only the first N documents")
     p.add_argument("--max-queries", type=int, help="use only the first N queries")
     p.add_argument("--filter-field", help="metadata field for the filtered run (default: a synthetic 10 %% bucket)")

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import _numeric, filters
+from . import lexical as _lexical
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -126,6 +127,13 @@ class VectorStore(abc.ABC):
     #: Server mode can run over the SDK's native async client (:mod:`vecstore.aio`); the adapter
     #: then makes that client in :meth:`_connect` when ``self._native_async`` is set.
     native_async: ClassVar[bool] = False
+    #: Analyzers of the backend's lexical (keyword) index, the first being the default; empty
+    #: where it has none, and ``mode="lexical"``/``"hybrid"`` raise UnsupportedOperationError.
+    lexical_analyzers: ClassVar[tuple[str, ...]] = ()
+    #: What ranks lexical search here, in words (engine, scoring, who tokenises).
+    lexical_engine: ClassVar[str] = ""
+    #: Why a backend without a lexical side has none (said by the error).
+    no_lexical_reason: ClassVar[str] = "it has no keyword index vecstore can use"
 
     def __init__(self, spec: ConnectionSpec | str, **options: Any) -> None:
         if isinstance(spec, str):
@@ -171,6 +179,7 @@ class VectorStore(abc.ABC):
         index: str | None = None,
         *,
         info: Mapping[str, Any] | None = None,
+        lexical: str | bool | None = None,
         **index_options: Any,
     ) -> Collection:
         """Open a collection, creating it when it does not exist.
@@ -179,7 +188,10 @@ class VectorStore(abc.ABC):
         ``dim``, ``metric`` or ``index`` that differs from the existing
         collection's raises :class:`CollectionConfigError`.  ``metric`` defaults
         to ``cosine`` and ``index`` to the backend's first index type when
-        creating.  ``info`` is stored with a new collection.
+        creating.  ``info`` is stored with a new collection.  A new collection
+        gets a lexical index (for ``mode="lexical"``/``"hybrid"`` searches)
+        where the backend has one, with its default analyzer; ``lexical`` names
+        another analyzer (:attr:`lexical_analyzers`), or ``False`` for none.
         """
         check_collection_name(name)
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
@@ -192,10 +204,15 @@ class VectorStore(abc.ABC):
             raise UnsupportedOperationError(
                 f"{self.backend} has no {index!r} index; it has {', '.join(self.index_types)}"
             )
+        analyzer = self._lexical_choice(lexical)
         with self._lock:  # check-then-create is one step for the threads sharing this store
             existing = self._call("open collection", self._read_settings, name)
             if existing is not None:
                 _check_same(existing, dim, metric, index, index_options)
+                if isinstance(lexical, str) and existing.lexical != analyzer:
+                    raise CollectionConfigError(
+                        f"collection {name!r} exists with lexical={existing.lexical!r}, not {analyzer!r}"
+                    )
                 return self._call("open collection", self._open_collection, existing)
             if dim is None:
                 raise CollectionNotFoundError(
@@ -208,10 +225,27 @@ class VectorStore(abc.ABC):
                 index=index or self.index_types[0],
                 index_options=dict(index_options),
                 info=dict(info or {}),
+                lexical=analyzer,
             )
             self._check_index_options(settings)
             self._call("create collection", self._create_collection, settings)
             return self._call("open collection", self._open_collection, settings)
+
+    def _lexical_choice(self, lexical: str | bool | None) -> str | None:
+        """The analyzer a new collection's lexical index gets (``None``: no index)."""
+        if lexical is False or (lexical is None and not self.lexical_analyzers):
+            return None
+        if not self.lexical_analyzers:
+            raise UnsupportedOperationError(
+                f"{self.backend} has no lexical index: {self.no_lexical_reason} [{self.url}]"
+            )
+        if lexical is None or lexical is True:
+            return self.lexical_analyzers[0]
+        if lexical not in self.lexical_analyzers:
+            raise ConfigError(
+                f"unknown analyzer {lexical!r} for {self.backend}: use one of {', '.join(self.lexical_analyzers)}"
+            )
+        return lexical
 
     def get_collection(self, name: str) -> Collection:
         """Open an existing collection; raises :class:`CollectionNotFoundError`."""
@@ -497,36 +531,60 @@ class Collection(abc.ABC):
 
     def search(
         self,
-        vector: Any,
+        vector: Any = None,
         k: int = 10,
         *,
         filter: Mapping[str, Any] | None = None,
         exact: bool = False,
         include_vectors: bool = False,
+        text: str | None = None,
+        mode: str = "dense",
+        rrf_k: float = _lexical.DEFAULT_RRF_K,
+        alpha: float | None = None,
+        candidates: int | None = None,
         **params: Any,
     ) -> list[Hit]:
-        """The ``k`` nearest records, best first (see :mod:`vecstore.types` for scores).
+        """The ``k`` best records, best first (see :mod:`vecstore.types` for scores).
 
-        A filtered search returns ``k`` hits whenever ``k`` records match.
-        ``exact=True`` searches by brute force, or raises
+        ``mode="dense"`` (the default) ranks by ``vector``; ``"lexical"`` ranks by the
+        backend's keyword index on ``text``; ``"hybrid"`` fuses both (``rrf_k``, or
+        ``alpha``; see :mod:`vecstore.lexical`).  A filtered search returns ``k`` hits
+        whenever ``k`` records match (lexical search: whenever ``k`` matching records hold
+        a query term).  ``exact=True`` searches by brute force, or raises
         :class:`UnsupportedOperationError` where the backend cannot.
         """
-        queries = self._queries(vector, single=True)
-        return self._search_checked(queries, k, filter, exact, include_vectors, params)[0]
+        if mode == "dense" and text is None:
+            queries = self._queries(vector, single=True)
+            return self._search_checked(queries, k, filter, exact, include_vectors, params)[0]
+        texts = None if text is None else [text]
+        given = None if vector is None else self._queries(vector, single=True)
+        return self._search_modes(given, texts, k, filter, exact, include_vectors, params,
+                                  mode, rrf_k, alpha, candidates)[0]
 
     def search_batch(
         self,
-        vectors: Any,
+        vectors: Any = None,
         k: int = 10,
         *,
         filter: Mapping[str, Any] | None = None,
         exact: bool = False,
         include_vectors: bool = False,
+        texts: Sequence[str] | None = None,
+        mode: str = "dense",
+        rrf_k: float = _lexical.DEFAULT_RRF_K,
+        alpha: float | None = None,
+        candidates: int | None = None,
         **params: Any,
     ) -> list[list[Hit]]:
-        """:meth:`search` for several query vectors (a 2-D array or a list)."""
-        queries = self._queries(vectors, single=False)
-        return self._search_checked(queries, k, filter, exact, include_vectors, params)
+        """:meth:`search` for several queries (vectors as a 2-D array or a list; ``texts`` a list)."""
+        if mode == "dense" and texts is None:
+            queries = self._queries(vectors, single=False)
+            return self._search_checked(queries, k, filter, exact, include_vectors, params)
+        if isinstance(texts, str):
+            raise InvalidInputError("texts= takes a list of strings; use search(text=...) for one")
+        given = None if vectors is None else self._queries(vectors, single=False)
+        return self._search_modes(given, None if texts is None else list(texts), k, filter, exact,
+                                  include_vectors, params, mode, rrf_k, alpha, candidates)
 
     def get(self, ids: Iterable[str], *, include_vectors: bool = True) -> list[Record]:
         """The records with these ids, in the order asked; missing ids are left out."""
@@ -586,6 +644,69 @@ class Collection(abc.ABC):
         if queries.shape[0] == 0:
             return []
         return self._call("search", self._search, queries, k, node, bool(exact), include_vectors, dict(params))
+
+    def _search_modes(
+        self,
+        queries: np.ndarray | None,
+        texts: list[str] | None,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        exact: bool,
+        include_vectors: bool,
+        params: Mapping[str, Any],
+        mode: str,
+        rrf_k: float,
+        alpha: float | None,
+        candidates: int | None,
+    ) -> list[list[Hit]]:
+        """Lexical and hybrid search: inputs checked, then the adapter's primitives."""
+        _lexical.check_mode(mode, rrf_k, alpha, candidates)
+        needs = {"dense": ("vector",), "lexical": ("text",), "hybrid": ("vector", "text")}[mode]
+        given = {"vector": queries is not None, "text": texts is not None}
+        for what, present in given.items():
+            if present and what not in needs:
+                raise InvalidInputError(f"mode={mode!r} takes no {what}; it searches by {' and '.join(needs)}")
+            if not present and what in needs:
+                raise InvalidInputError(f"mode={mode!r} needs a query {what} ({what}=)")
+        if texts is not None:
+            for i, text in enumerate(texts):
+                if not isinstance(text, str):
+                    raise InvalidInputError(f"query text {i} must be a str, not {type(text).__name__}")
+                problem = string_problem(text)
+                if problem:
+                    raise InvalidInputError(f"query text {i} {problem}")
+        if queries is not None and texts is not None and len(queries) != len(texts):
+            raise InvalidInputError(f"{len(queries)} query vectors but {len(texts)} query texts")
+        if mode != "dense":
+            self._check_lexical()
+        if mode == "dense":
+            assert queries is not None
+            return self._search_checked(queries, k, filter, exact, include_vectors, params)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        node = filters.parse(filter)
+        assert texts is not None
+        if not texts:
+            return []
+        if mode == "lexical":
+            return self._call("lexical search", self._lexical, texts, k, node, include_vectors)
+        assert queries is not None
+        self._search_checked(queries[:0], k, filter, exact, include_vectors, params)  # the dense side's checks
+        depth = max(k, candidates or _lexical.DEFAULT_CANDIDATES)
+        return self._call("hybrid search", self._hybrid, queries, texts, k, node, bool(exact), include_vectors,
+                          dict(params), float(rrf_k), alpha, depth)
+
+    def _check_lexical(self) -> None:
+        store = self.store
+        if not store.lexical_analyzers:
+            raise UnsupportedOperationError(
+                f"{store.backend} has no lexical search: {store.no_lexical_reason} [{store.url}]"
+            )
+        if self.settings.lexical is None:
+            raise UnsupportedOperationError(
+                f"collection {self.name!r} in {store.backend} has no lexical index (created with lexical=False,"
+                " or before vecstore made one); copy it into a new collection to get one"
+            )
 
     def _queries(self, vectors: Any, single: bool) -> np.ndarray:
         try:
@@ -739,6 +860,22 @@ class Collection(abc.ABC):
         params: dict[str, Any],
     ) -> list[list[Hit]]:
         """One list of at most ``k`` hits per query row, best first, scores per the contract."""
+
+    def _lexical(self, texts: list[str], k: int, filter: filters.Node | None,
+                 include_vectors: bool) -> list[list[Hit]]:
+        """Per query text, at most ``k`` hits ranked by the backend's keyword index (its BM25
+        score as ``score``), only records holding a query term; for backends with a lexical side."""
+        raise UnsupportedOperationError(f"{self.store.backend} has no lexical search")
+
+    def _hybrid(self, queries: np.ndarray, texts: list[str], k: int, filter: filters.Node | None, exact: bool,
+                include_vectors: bool, params: dict[str, Any], rrf_k: float, alpha: float | None,
+                depth: int) -> list[list[Hit]]:
+        """Both rankings, ``depth`` deep, fused (:func:`vecstore.lexical.fuse`).  Adapters whose
+        engine fuses natively with the same formula may override it."""
+        dense = self._search(queries, depth, filter, exact, include_vectors, params)
+        lexical = self._lexical(texts, depth, filter, include_vectors)
+        return [[dataclasses.replace(hit, score=score) for hit, score in _lexical.fuse(d, lx, k, rrf_k, alpha)]
+                for d, lx in zip(dense, lexical)]
 
     @abc.abstractmethod
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:

@@ -27,12 +27,19 @@ class TextCollection:
         self.embedder = embedder
         self._store = store
 
-    def search(self, text: str, k: int = 10, *, filter: dict[str, Any] | None = None, **kwargs: Any) -> list[Hit]:
-        return self.search_batch([text], k, filter=filter, **kwargs)[0]
+    def search(self, text: str, k: int = 10, *, filter: dict[str, Any] | None = None, mode: str = "dense",
+               **kwargs: Any) -> list[Hit]:
+        """``mode``: ``dense`` (by the embedded text), ``lexical`` (the keyword index; nothing
+        is embedded) or ``hybrid`` (both, fused; ``rrf_k=``/``alpha=``); see :mod:`vecstore.lexical`."""
+        return self.search_batch([text], k, filter=filter, mode=mode, **kwargs)[0]
 
     def search_batch(self, texts: Sequence[str], k: int = 10, *, filter: dict[str, Any] | None = None,
-                     **kwargs: Any) -> list[list[Hit]]:
-        return self.collection.search_batch(self.embedder.embed_queries(list(texts)), k, filter=filter, **kwargs)
+                     mode: str = "dense", **kwargs: Any) -> list[list[Hit]]:
+        texts = _texts(texts)
+        vectors = None if mode == "lexical" else self.embedder.embed_queries(texts)
+        if mode == "dense":
+            return self.collection.search_batch(vectors, k, filter=filter, **kwargs)
+        return self.collection.search_batch(vectors, k, filter=filter, texts=texts, mode=mode, **kwargs)
 
     # the collection's read methods, so that a text collection is all a reader needs
 
@@ -63,6 +70,14 @@ class TextCollection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        from .errors import InvalidInputError
+
+        raise InvalidInputError("search_batch() takes a list of texts; use search() for one")
+    return list(texts)
 
 
 def open_collection(url: str | VectorStore, collection: str, *, embedder: Embedder | None = None,

@@ -132,6 +132,9 @@ class CollectionSettings:
     index_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Free-form and JSON-serialisable; the pipeline keeps the embedding model here.
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The analyzer of the collection's lexical index (see :mod:`vecstore.lexical`), or ``None``
+    #: where it has none (a backend without a lexical side, ``lexical=False``, or made before).
+    lexical: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -145,8 +145,17 @@ class CompareConfig:
     #: queries file (jsonl: id, text) and qrels (tsv) for a non-BEIR dataset
     queries: str | None = None
     qrels: str | None = None
+    #: search modes measured on every backend (vecstore.lexical.MODES); dense is always measured
+    modes: list[str] = dataclasses.field(default_factory=lambda: ["dense"])
 
     def __post_init__(self) -> None:
+        from ..lexical import MODES
+
+        if isinstance(self.modes, str):
+            self.modes = [m.strip() for m in self.modes.split(",") if m.strip()]
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown or not self.modes:
+            raise ConfigError(f"unknown search mode(s) {unknown or self.modes}: use {', '.join(MODES)}")
         if not self.backends:
             raise ConfigError("compare needs at least one --backend")
         for name in ("k", "quality_k", "repeat", "concurrency"):

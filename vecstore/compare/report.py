@@ -110,12 +110,46 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
                 "|---|---|---:|---:|---:|---:|"]
         out += [f"| {label} | {s['param']} | {s['value']} | {s[f'recall@{k}']:.3f} | {s['qps']:.0f} | {s['p50_ms']:.2f} |"
                 for label, s in sweeps]
+    out += mode_lines(results)
     out += embedder_lines(results)
     out += ["", f"Environment: {env['platform']}, {env['cpu_count']} CPUs, Python {env['python']}, {env['date']}.",
             "Packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()) + "."]
     for p in plots or []:
         out += ["", f"![{Path(p).stem}]({Path(p).name})"]
     return "\n".join(out) + "\n"
+
+
+def mode_lines(results: dict[str, Any]) -> list[str]:
+    """The search modes table (dense, lexical, hybrid per backend) and the lexical agreement."""
+    modes = results["config"].get("modes") or ["dense"]
+    if modes == ["dense"]:
+        return []
+    k = results["config"]["k"]
+    out = ["", "Search modes (lexical: the backend's own keyword index; hybrid: reciprocal rank fusion, k = 60):", "",
+           "| backend | mode | nDCG@10 | MRR@10 | R@100 | p50 ms | p95 ms | p99 ms | QPS | lexical engine (analyzer) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for b in results["backends"]:
+        if b["status"] != "ok":
+            continue
+        engine = f"{b.get('lexical_engine') or '-'} ({b.get('analyzer') or '-'})"
+        for mode in modes:
+            m = b if mode == "dense" else b.get("modes", {}).get(mode, {})
+            if mode != "dense" and m.get("status") != "ok":
+                out.append(f"| {b['label']} | {mode} | unsupported: {m.get('error', '?')[:90].replace('|', '/')} |"
+                           " | | | | | | |")
+                continue
+            q, lat = m.get("quality") or {}, m["latency"]
+            cells = [f"{q[x]:.4f}" if x in q else "-" for x in ("ndcg@10", "mrr@10", "recall@100")]
+            cells += [f"{lat['p50_ms']:.2f}", f"{lat['p95_ms']:.2f}", f"{lat['p99_ms']:.2f}", f"{lat['qps']:.0f}"]
+            out.append(f"| {b['label']} | {mode} | " + " | ".join(cells) + f" | {engine if mode != 'dense' else ''} |")
+    for mode, matrix in (results.get("mode_overlap") or {}).items():
+        labels = list(matrix)
+        if len(labels) < 2:
+            continue
+        out += ["", f"Top-{k} overlap of {mode} rankings between backends:", "",
+                "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        out += [f"| {a} | " + " | ".join(f"{matrix[a][b]:.3f}" for b in labels) + " |" for a in labels]
+    return out
 
 
 def embedder_lines(results: dict[str, Any]) -> list[str]:

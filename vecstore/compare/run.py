@@ -217,6 +217,11 @@ def measure_backend(
                                f"recall@{k}": metrics.recall_vs_exact(fresults, exact["filtered_ids"], k),
                                "short_results": sum(1 for r in fresults if len(r) < min(k, exact["filtered_count"]))}
 
+        out["modes"] = {mode: measure_mode(col, mode, config, data, query_vectors, params, log)
+                        for mode in config.modes if mode != "dense"}
+        out["lexical_engine"] = store.lexical_engine or None
+        out["analyzer"] = col.settings.lexical
+
         sweeps = []
         for param, values in config.sweep.items():
             if param not in col.tunable_params:
@@ -233,6 +238,54 @@ def measure_backend(
         store.drop_collection(config.collection)
     out["disk_bytes"] = store_size
     return out
+
+
+def measure_mode(col: Collection, mode: str, config: CompareConfig, data: Dataset, query_vectors: np.ndarray,
+                 params: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    """Quality, latency and the top-k of one lexical or hybrid mode (``status: unsupported``
+    with the backend's own error where it has no lexical side)."""
+    from ..errors import UnsupportedOperationError
+
+    texts = list(data.queries.values())
+    qids = list(data.queries)
+    extra = {} if mode == "lexical" else params
+
+    def one(i: int, k: int) -> list[Any]:
+        vector = None if mode == "lexical" else query_vectors[i]
+        return col.search(vector, k=k, text=texts[i], mode=mode, **extra)
+
+    try:
+        one(0, 1)
+    except UnsupportedOperationError as exc:
+        log(f"{col.store.backend}: no {mode} search ({exc})")
+        return {"status": "unsupported", "error": str(exc)}
+    log(f"{col.store.backend}: {mode} search, {len(qids)} queries")
+    out: dict[str, Any] = {"status": "ok"}
+    deep = [one(i, config.quality_k) for i in range(len(qids))]
+    if data.qrels:
+        run_ = {qid: {h.id: h.score for h in hits} for qid, hits in zip(qids, deep)}
+        out["quality"] = {"ndcg@10": metrics.ndcg_at_k(run_, data.qrels, 10),
+                          "mrr@10": metrics.mrr_at_k(run_, data.qrels, 10),
+                          "recall@100": metrics.recall_at_k(run_, data.qrels, 100)}
+    for i in range(min(config.warmup, len(qids))):
+        one(i, config.k)
+    latencies: list[float] = []
+    wall = time.perf_counter()
+    for i in range(len(qids)):  # one timed pass: lexical scoring is slow on some engines (Qdrant local mode)
+        start = time.perf_counter()
+        one(i, config.k)
+        latencies.append(time.perf_counter() - start)
+    out["latency"] = {**metrics.latency_summary(latencies), "qps": len(latencies) / (time.perf_counter() - wall)}
+    out["topk"] = [[h.id for h in hits[: config.k]] for hits in deep]
+    return out
+
+
+def mode_overlap(backends: list[dict[str, Any]], mode: str, k: int) -> dict[str, dict[str, float]]:
+    """Top-k agreement between the backends that ran ``mode``."""
+    ran = [b for b in backends if b["status"] == "ok" and
+           (mode == "dense" or b.get("modes", {}).get(mode, {}).get("status") == "ok")]
+    tops = {b["label"]: b["topk"] if mode == "dense" else b["modes"][mode]["topk"] for b in ran}
+    return {a: {b: metrics.overlap(tops[a], tops[b], k) for b in tops} for a in tops}
 
 
 def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: EmbeddingCache | None | bool = True,
@@ -303,6 +356,8 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
             config, data, embedder, doc_vectors, query_vectors, log)
     ok = [b for b in results["backends"] if b["status"] == "ok"]
     results["overlap"] = {a["label"]: {b["label"]: metrics.overlap(a["topk"], b["topk"], config.k) for b in ok} for a in ok}
+    results["mode_overlap"] = {mode: mode_overlap(results["backends"], mode, config.k)
+                               for mode in config.modes if mode != "dense"}
     return results
 
 

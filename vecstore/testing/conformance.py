@@ -45,6 +45,7 @@ __all__ = [
     "ConformanceSuite",
     "CrudTests",
     "FilterTests",
+    "LexicalTests",
     "PersistenceTests",
     "ScaleTests",
     "ScoreTests",
@@ -550,5 +551,156 @@ class PersistenceTests(StoreFixtures):
             store.close()
 
 
-class ConformanceSuite(CrudTests, FilterTests, ScoreTests, BadInputTests, ScaleTests, PersistenceTests):
+#: Texts of the lexical cases: each rare term is in exactly the records named in LEXICAL_TERMS.
+LEXICAL_TEXTS = {
+    "g0": "BRCA1 mutations raise the risk of breast cancer",
+    "g1": "Ibuprofen dosage for children with fever",
+    "g2": "Ibuprofen and aspirin both inhibit cyclooxygenase",
+    "g3": "Vitamin D levels in elderly patients",
+    "g4": "Zebrafish regenerate their heart muscle",
+    "g5": "Tuberculosis treatment lasts six months",
+    "g6": "Aspirin lowers the risk of stroke in adults",
+    "g7": "Photosynthesis converts light into chemical energy",
+}
+LEXICAL_TERMS = {"brca1": ["g0"], "zebrafish": ["g4"], "ibuprofen": ["g1", "g2"], "tuberculosis": ["g5"]}
+
+
+class LexicalTests(StoreFixtures):
+    """Lexical and hybrid search (``mode=``); a backend without a lexical side must refuse both
+    with :class:`UnsupportedOperationError` naming the backend."""
+
+    @pytest.fixture
+    def lexical(self, store: vecstore.VectorStore, new_collection: Any) -> tuple[vecstore.Collection, list[dict[str, Any]]]:
+        records = make_records(len(LEXICAL_TEXTS) + 40, 8, seed=11)
+        ids = list(LEXICAL_TEXTS)
+        for i, rec in enumerate(records):
+            if i < len(ids):
+                rec["id"], rec["text"] = ids[i], LEXICAL_TEXTS[ids[i]]
+            else:
+                rec["text"] = f"filler note number {i} on general matters"
+        records[-1]["text"] = None  # a record without text is never a lexical hit
+        col = new_collection(dim=8)
+        if store.lexical_analyzers:
+            col.upsert(records)
+        return col, records
+
+    def _refused(self, store: vecstore.VectorStore, col: vecstore.Collection) -> bool:
+        """On a backend without a lexical side: check the refusals and say so."""
+        if store.lexical_analyzers:
+            return False
+        for call in (lambda: col.search(text="brca1", mode="lexical"),
+                     lambda: col.search(np.ones(8), text="brca1", mode="hybrid"),
+                     lambda: col.search_batch(texts=["brca1"], mode="lexical")):
+            with pytest.raises(UnsupportedOperationError, match=store.backend):
+                call()
+        with pytest.raises(UnsupportedOperationError, match=store.backend):
+            store.collection(f"vs-{uuid.uuid4().hex[:12]}", dim=8, lexical="english")
+        return True
+
+    def test_exact_term_finds_the_record_holding_it(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, records = lexical
+        if self._refused(store, col):
+            return
+        for term, holders in LEXICAL_TERMS.items():
+            for query in (term, term.upper(), f"what about {term}?"):
+                hits = col.search(text=query, mode="lexical", k=5)
+                assert sorted(h.id for h in hits) == sorted(holders), (query, [h.id for h in hits])
+                assert all(h.score > 0 for h in hits)
+                assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        by_id = {r["id"]: r for r in records}
+        hit = col.search(text="zebrafish heart", mode="lexical", k=1, include_vectors=True)[0]
+        assert (hit.id, hit.text, hit.metadata) == ("g4", by_id["g4"]["text"], by_id["g4"]["metadata"])
+        np.testing.assert_allclose(hit.vector, by_id["g4"]["vector"] / np.linalg.norm(by_id["g4"]["vector"]),
+                                   atol=TOLERANCE)
+
+    def test_no_shared_term_no_hit(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, _ = lexical
+        if self._refused(store, col):
+            return
+        assert col.search(text="quasar nebula", mode="lexical") == []
+        assert col.search(text="", mode="lexical") == []
+        assert col.search_batch(texts=["brca1", "quasar"], mode="lexical", k=3)[1] == []
+        assert [h.id for h in col.search_batch(texts=["brca1", "quasar"], mode="lexical", k=3)[0]] == ["g0"]
+
+    def test_filters_apply_to_both_sides(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, records = lexical
+        if self._refused(store, col):
+            return
+        by_id = {r["id"]: r for r in records}
+        flt = {"lang": by_id["g2"]["metadata"]["lang"]}
+        assert by_id["g1"]["metadata"]["lang"] != flt["lang"]
+        assert [h.id for h in col.search(text="ibuprofen", mode="lexical", filter=flt)] == ["g2"]
+        matching = [r["id"] for r in records if r["metadata"]["lang"] == flt["lang"]]
+        hybrid = col.search(by_id["g1"]["vector"], text="ibuprofen", mode="hybrid", k=10, filter=flt)
+        assert len(hybrid) == 10 and {h.id for h in hybrid} <= set(matching)
+        assert "g1" not in {h.id for h in hybrid} and "g2" in {h.id for h in hybrid}
+
+    def test_hybrid_returns_k_under_a_filter(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, records = lexical
+        if self._refused(store, col):
+            return
+        flt = {"bucket": {"$lt": 20}}
+        matching = {r["id"] for r in records if r["metadata"]["bucket"] < 20}
+        for k in (3, len(matching), len(matching) + 5):
+            hits = col.search(records[0]["vector"], text="aspirin risk", mode="hybrid", k=k, filter=flt)
+            assert len(hits) == min(k, len(matching)) and {h.id for h in hits} <= matching
+            assert len({h.id for h in hits}) == len(hits)
+
+    def test_hybrid_is_the_fusion_of_both_rankings(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, records = lexical
+        if self._refused(store, col):
+            return
+        from vecstore.lexical import fuse
+
+        query = records[3]["vector"]
+        for kwargs in ({}, {"rrf_k": 10}, {"alpha": 0.3}):
+            hybrid = col.search(query, text="aspirin ibuprofen risk", mode="hybrid", k=6, candidates=20, **kwargs)
+            dense = col.search(query, k=20)
+            lex = col.search(text="aspirin ibuprofen risk", mode="lexical", k=20)
+            expected = fuse(dense, lex, 6, kwargs.get("rrf_k", 60), kwargs.get("alpha"))
+            assert [h.id for h in hybrid] == [h.id for h, _ in expected], kwargs
+            np.testing.assert_allclose([h.score for h in hybrid], [s for _, s in expected], rtol=1e-5)
+            assert {h.id for h in lex[:3]} & {h.id for h in hybrid}
+
+    def test_writes_show_in_lexical_search(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, records = lexical
+        if self._refused(store, col):
+            return
+        before = [(h.id, round(h.score, 4)) for h in col.search(text="aspirin ibuprofen", mode="lexical", k=10)]
+        col.upsert(records)  # re-ingesting the same records changes nothing
+        after = [(h.id, round(h.score, 4)) for h in col.search(text="aspirin ibuprofen", mode="lexical", k=10)]
+        assert after == before
+        col.upsert([{**records[4], "text": "Axolotls regrow limbs"}])  # g4: zebrafish -> axolotls
+        assert col.search(text="zebrafish", mode="lexical") == []
+        assert [h.id for h in col.search(text="axolotls", mode="lexical")] == ["g4"]
+        col.delete(["g0"])
+        assert col.search(text="brca1", mode="lexical") == []
+
+    def test_collection_without_lexical_index_refuses(self, store: vecstore.VectorStore, new_collection: Any) -> None:
+        if not store.lexical_analyzers:
+            with pytest.raises(UnsupportedOperationError, match=store.backend):
+                new_collection(dim=2, lexical=True)
+            return
+        col = new_collection(dim=2, lexical=False)
+        col.upsert([{"id": "a", "vector": [1, 0], "text": "brca1"}])
+        with pytest.raises(UnsupportedOperationError, match="no lexical index"):
+            col.search(text="brca1", mode="lexical")
+        assert [h.id for h in col.search([1, 0])] == ["a"]
+        with pytest.raises(ConfigError, match="analyzer"):
+            new_collection(dim=2, lexical="klingon")
+
+    def test_bad_mode_inputs(self, store: vecstore.VectorStore, lexical: Any) -> None:
+        col, _ = lexical
+        q = np.ones(8)
+        for kwargs in ({"mode": "fuzzy", "text": "a"}, {"mode": "lexical", "text": "a", "vector": q},
+                       {"mode": "hybrid", "text": "a"}, {"mode": "hybrid", "vector": q},
+                       {"mode": "dense", "text": "a", "vector": q}, {"mode": "lexical"},
+                       {"mode": "hybrid", "text": "a", "vector": q, "alpha": 1.5},
+                       {"mode": "hybrid", "text": "a", "vector": q, "rrf_k": -1},
+                       {"mode": "lexical", "text": 5}, {"mode": "lexical", "text": "a\x00b"}):
+            with pytest.raises(InvalidInputError):
+                col.search(**kwargs)
+
+
+class ConformanceSuite(CrudTests, FilterTests, ScoreTests, BadInputTests, ScaleTests, PersistenceTests, LexicalTests):
     """Everything above; subclass it in a backend's test module."""

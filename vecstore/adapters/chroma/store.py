@@ -138,6 +138,11 @@ class ChromaStore(VectorStore):
     connect_options = frozenset({"timeout", "token", "headers", "tenant", "database", "ssl_verify"})
     native_async = True
     ann_unreachable = "chromadb 1.5.9: a stored record may become unreachable by query (see the module docs)"
+    no_lexical_reason = (
+        "local Chroma (embedded and `chroma run`) ranks no keywords: chromadb 1.5 refuses sparse vector indexes"
+        " ('Sparse vector indexing is not enabled in local') and its Search API (Knn, Rrf) is 'not implemented"
+        " for local' (Chroma Cloud only); where_document $contains is a filter, not a ranking"
+    )
 
     def _connect(self) -> None:
         spec = self.spec

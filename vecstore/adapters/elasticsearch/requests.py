@@ -91,7 +91,7 @@ def mapping(settings: dict[str, Any]) -> dict[str, Any]:
         "dynamic": "strict",
         "properties": {
             "id": {"type": "keyword"},
-            "text": {"type": "text"},
+            "text": {"type": "text", **({"analyzer": settings["lexical"]} if settings.get("lexical") else {})},
             VECTOR_FIELD: {
                 "type": "dense_vector",
                 "dims": settings["dim"],
@@ -202,6 +202,14 @@ def exact_search(metric: str, query: list[float], k: int, filter: dict[str, Any]
         "size": k,
         "_source": source(include_vectors),
     }
+
+
+def lexical_search(text: str, k: int, filter: dict[str, Any] | None, include_vectors: bool) -> dict[str, Any]:
+    """BM25 on the ``text`` field: a ``match`` query (its terms OR-ed), the filter as a bool filter."""
+    query: dict[str, Any] = {"bool": {"must": [{"match": {"text": {"query": text}}}]}}
+    if filter is not None:
+        query["bool"]["filter"] = [filter]
+    return {"query": query, "size": k, "_source": source(include_vectors)}
 
 
 def query_of(filter: dict[str, Any] | None) -> dict[str, Any]:

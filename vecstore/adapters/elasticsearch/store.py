@@ -14,6 +14,12 @@ Collection options: ``m``, ``ef_construction``, ``quantization``
 for searches; also per query).  ``index="flat"`` is ES's brute-force ``flat``
 type.  ``exact=True`` is a ``script_score`` over the same filter.
 
+Lexical search: Elasticsearch's BM25 on the ``text`` field, analysed by its ``english``
+analyzer (standard tokenizer, English possessives, lowercase, ``_english_`` stop words,
+Porter stemmer; the default) or ``standard`` (lowercase, no stemming), a ``match`` query with
+the filter as a bool filter.  Hybrid search fuses in vecstore (the same formula on every
+backend; Elasticsearch's ``rrf`` retriever needs a paid licence below 8.16 / basic since).
+
 Request bodies and the ``_score`` conversion: :mod:`.requests`.
 """
 
@@ -44,6 +50,8 @@ class ElasticsearchStore(VectorStore):
     search_params = frozenset({"num_candidates"})
     connect_options = frozenset({"api_key", "ca_certs", "verify_certs", "timeout", "max_retries", "refresh"})
     native_async = True
+    lexical_analyzers = ("english", "standard")
+    lexical_engine = "Elasticsearch BM25 (match query on the text field)"
 
     def _connect(self) -> None:
         spec, opts = self.spec, self.options
@@ -169,12 +177,26 @@ class ElasticsearchCollection(Collection):
             body = (rq.exact_search(self.metric, q, k, flt, include_vectors) if exact
                     else rq.knn_search(q, k, candidates, flt, include_vectors))
             searches.extend([{"index": self.name}, body])
+        return [[self._hit(h) for h in hits] for hits in self._msearch(searches)]
+
+    def _msearch(self, searches: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         responses = self._es.msearch(searches=searches)["responses"]
         out = []
         for resp in responses:
             if "error" in resp:
                 raise BackendError(f"search failed: {resp['error']}", backend=self.store.backend, url=self.store.url)
-            out.append([self._hit(h) for h in resp["hits"]["hits"]])
+            out.append(resp["hits"]["hits"])
+        return out
+
+    def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
+        flt = rq.compile_filter(filter)
+        searches: list[dict[str, Any]] = []
+        for text in texts:
+            searches.extend([{"index": self.name}, rq.lexical_search(text, k, flt, include_vectors)])
+        out = []
+        for hits in self._msearch(searches):
+            records = [self._record(h) for h in hits]  # _score is BM25 as it is: higher is better
+            out.append([Hit(r.id, float(h["_score"]), r.text, r.metadata, r.vector) for r, h in zip(records, hits)])
         return out
 
     def _record(self, raw: dict[str, Any]) -> Record:

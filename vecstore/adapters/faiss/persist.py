@@ -8,7 +8,11 @@
 * ``index-<g>.faiss`` — ``faiss.write_index`` of the ``IndexIDMap2``;
 * ``records-<g>.jsonl`` — one JSON object per record: label, id, text, metadata;
 * ``wal-<g>.log`` — the writes acknowledged since generation ``g`` was saved
-  (:mod:`.wal`), replayed on open.
+  (:mod:`.wal`), replayed on open;
+* ``lexical-<g>/`` — the BM25 index of generation ``g``'s records, when one was built: bm25s's
+  own format (``.npy`` arrays read with ``allow_pickle=False``, JSON vocabulary and
+  parameters) plus ``labels.npy``, the record label of each of its documents.  A collection
+  whose log changed records since then rebuilds it on the next lexical search.
 
 Every ``upsert``/``delete`` is appended to the log and fsync-ed before it
 returns, so a process killed at any moment loses nothing it acknowledged.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Callable, TypeVar
 
 import faiss as _faiss
@@ -112,6 +117,9 @@ def save(path: str, state: Any) -> None:
                 fh.write("\n")
 
     _write_atomic(os.path.join(path, files["records"]), write_records)
+    if state.bm25 is not None and state.bm25[0] == state.version and state.bm25[1] is not None:
+        files["lexical"] = f"lexical-{gen}"
+        _save_lexical(os.path.join(path, files["lexical"]), state.bm25[1], state.bm25[2])
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -130,7 +138,31 @@ def save(path: str, state: Any) -> None:
     _open_log(path, files["wal"], state)
     for name in os.listdir(path):  # earlier generations and their logs, leftovers of a crash
         if name not in files.values() and name != MANIFEST:
-            os.unlink(os.path.join(path, name))
+            full = os.path.join(path, name)
+            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
+
+
+def _save_lexical(target: str, retriever: Any, labels: Any) -> None:
+    import numpy as np
+
+    tmp = f"{target}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    retriever.save(tmp, corpus=None, allow_pickle=False, show_progress=False)
+    np.save(os.path.join(tmp, "labels.npy"), labels, allow_pickle=False)
+    for name in os.listdir(tmp):
+        with open(os.path.join(tmp, name), "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
+def _load_lexical(source: str) -> tuple[Any, Any]:
+    import bm25s
+    import numpy as np
+
+    retriever = bm25s.BM25.load(source, load_corpus=False, mmap=False, allow_pickle=False)
+    return retriever, np.load(os.path.join(source, "labels.npy"), allow_pickle=False)
 
 
 def _open_log(path: str, name: str, state: Any) -> None:
@@ -178,6 +210,12 @@ def load(path: str, make_state: Callable[..., S]) -> S:
         raise BackendError(f"{path}: records file has {len(state.rows)} records, manifest says {manifest['count']}", backend="faiss")
     state.saved_version = state.version
     state.snapshot_bytes = sum(os.path.getsize(os.path.join(path, files[k])) for k in ("index", "records"))
+    if files.get("lexical"):
+        try:
+            retriever, labels = _load_lexical(os.path.join(path, files["lexical"]))
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot read the BM25 index in {path}: {exc}", backend="faiss") from exc
+        state.bm25 = (state.version, retriever, labels)
     log = files.get("wal")
     if log is None:  # format version 1: start a log by saving in the current format
         save(path, state)

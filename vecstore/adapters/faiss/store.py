@@ -25,6 +25,12 @@ search returns ``k`` hits whenever ``k`` records match.  Small allowed sets
 numpy over the stored vectors, which is exact; so is any query the graph
 answers short.
 
+Lexical search (``mode="lexical"``/``"hybrid"``) ranks by BM25 (Lucene's variant, k1 1.5,
+b 0.75) from the ``bm25s`` library over the records' texts, tokenised by vecstore's analyzer
+(:mod:`vecstore.lexical`, default ``english``).  The index is built on the first lexical search
+after a write (texts analysed once per record and kept), filtered by the same allowed-label set
+as vector search, and saved in the same generation as the vectors (see :mod:`.persist`).
+
 The store is thread-safe (one lock per collection).  On a directory store
 every ``upsert``/``delete`` is in a write-ahead log, fsync-ed, before it
 returns: a process killed at any moment, or one that never calls ``close()``,
@@ -49,6 +55,7 @@ import numpy as np
 from ... import _numeric
 from ...errors import StoreLockedError
 from ...filters import Node, cache_key, matches
+from ...lexical import analyzer
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
@@ -85,6 +92,33 @@ class _State:
         #: the write-ahead log of a persisted collection (see .persist); None in memory
         self.wal: wal.Writer | None = None
         self.snapshot_bytes = 0
+        #: the BM25 index of ``version``, or None: (version, bm25s.BM25 or None when no text, labels)
+        self.bm25: tuple[int, Any, np.ndarray] | None = None
+        self._terms: dict[int, list[str]] = {}  # analysed texts, by label
+
+    def lexical_index(self) -> tuple[Any, np.ndarray]:
+        """The BM25 index of the current records (``None`` when none has a term) and the label of
+        each of its documents; rebuilt after a write, analysing only texts not seen before."""
+        if self.bm25 is not None and self.bm25[0] == self.version:
+            return self.bm25[1], self.bm25[2]
+        import bm25s
+
+        an = analyzer(self.settings.lexical or "english")
+        terms: dict[int, list[str]] = {}
+        for label, (_, text, _) in self.rows.items():
+            found = self._terms.get(label)
+            if found is None:
+                found = an.terms(text)
+            if found:
+                terms[label] = found
+        self._terms = terms
+        labels = np.fromiter(terms, dtype=np.int64, count=len(terms))
+        retriever = None
+        if terms:
+            retriever = bm25s.BM25()
+            retriever.index(list(terms.values()), show_progress=False)
+        self.bm25 = (self.version, retriever, labels)
+        return retriever, labels
 
     @property
     def hnsw(self) -> bool:
@@ -216,6 +250,8 @@ def _stored_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
 
 class FaissStore(VectorStore):
     backend = "faiss"
+    lexical_analyzers = ("english", "english-nostem", "simple")
+    lexical_engine = "bm25s (BM25, Lucene variant) over vecstore's analyzer"
     modes = ("memory", "path")
     index_types = ("flat", "hnsw", "ivf")
     index_options = {"flat": frozenset(), "hnsw": frozenset(HNSW_DEFAULTS), "ivf": frozenset({"nlist", "nprobe"})}
@@ -464,6 +500,26 @@ class FaissCollection(Collection):
             out_l[qi, : len(top)] = labels[top]
             out_s[qi, : len(top)] = row[top]
         return out_l, out_s
+
+    def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
+        s = self._s
+        an = analyzer(self.settings.lexical or "english")
+        with s.lock:
+            retriever, labels = s.lexical_index()
+            mask = None
+            if filter is not None and retriever is not None:
+                mask = np.isin(labels, s.allowed(filter)).astype(np.float32)
+            out: list[list[Hit]] = []
+            for text in texts:
+                ids = retriever.get_tokens_ids(an.query_terms(text)) if retriever is not None else []
+                if not ids:
+                    out.append([])
+                    continue
+                scores = retriever.get_scores_from_ids(ids, weight_mask=mask)
+                top = _numeric.topk(scores, k)
+                top = top[scores[top] > 0]
+                out.append(self._hits(labels[top], scores[top], include_vectors))
+            return out
 
     def _hits(self, labels: np.ndarray, scores: np.ndarray, include_vectors: bool) -> list[Hit]:
         keep = [(int(label), float(score)) for label, score in zip(labels, scores) if label >= 0]

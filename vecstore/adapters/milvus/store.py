@@ -42,6 +42,16 @@ searched through the index (the comparison tools call it after ingesting).
 
 Scores: COSINE and IP are reported as similarities (kept); L2 is the *squared*
 distance ``d``, so the score is ``-sqrt(d)``.
+
+Lexical search (a collection made with a lexical index): Milvus's own full-text search, a
+``BM25`` function from ``text`` (analyzer enabled) into a ``SPARSE_FLOAT_VECTOR`` field
+``vs_sparse`` with a ``SPARSE_INVERTED_INDEX`` (metric ``BM25``); Milvus tokenises, keeps
+the statistics and scores.  Analyzers: see :data:`ANALYZERS` (``english``: standard
+tokenizer, lowercase, the 33 ``_english_`` stop words, English stemmer — on Milvus Lite
+without the stemmer, which it does not have).  Milvus Lite reports BM25 scores negated
+(smaller is better) and, for rows not yet flushed, computes the statistics over the rows a
+filter lets through; the adapter turns the scores back.  The function is part of the schema,
+so a collection made without it cannot gain it.  Hybrid search fuses in vecstore.
 """
 
 from __future__ import annotations
@@ -55,11 +65,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.client.types import LoadState
 
 from ...errors import BackendError, BackendUnavailableError, InvalidInputError, StoreLockedError, VecstoreError
 from ...filters import Node
+from ...lexical import ENGLISH_STOP_WORDS
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
@@ -75,6 +86,18 @@ MAX_PAGE = 16_384
 DEFAULT_EF, MAX_EF = 64, 32_768
 
 
+SPARSE_FIELD = "vs_sparse"
+#: vecstore's analyzer names -> Milvus analyzer parameters.  The stop words are listed (Milvus Lite
+#: reads no ``_english_``); Milvus Lite 3.2 lowercases always and has no stemmer (it ignores the
+#: filter), so ``english`` stems on a Milvus server only.
+ANALYZERS = {
+    "english": {"tokenizer": "standard",
+                "filter": ["lowercase", {"type": "stop", "stop_words": sorted(ENGLISH_STOP_WORDS)},
+                           {"type": "stemmer", "language": "english"}]},
+    "standard": {"tokenizer": "standard", "filter": ["lowercase"]},
+}
+
+
 def to_score(metric: str, distance: float) -> float:
     return -float(np.sqrt(max(distance, 0.0))) if metric == "l2" else float(distance)
 
@@ -86,6 +109,8 @@ class MilvusStore(VectorStore):
                      "ivf": frozenset({"nlist", "nprobe"})}
     search_params = frozenset({"ef_search", "nprobe"})
     connect_options = frozenset({"token", "db_name", "timeout"})
+    lexical_analyzers = ("english", "standard")
+    lexical_engine = "Milvus full-text search (BM25 function, sparse inverted index)"
 
     def _connect(self) -> None:
         spec = self.spec
@@ -156,9 +181,14 @@ class MilvusStore(VectorStore):
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=settings.dim)
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, nullable=True)
+        lexical = {"enable_analyzer": True, "analyzer_params": ANALYZERS[settings.lexical]} if settings.lexical else {}
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, nullable=True, **lexical)
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("vs_types", DataType.JSON)
+        if settings.lexical:
+            schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name="vs_bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["text"], output_field_names=[SPARSE_FIELD]))
         opts = settings.index_options
         index_type, params = {"flat": ("FLAT", {}),
                               "hnsw": ("HNSW", {"M": int(opts.get("m", 16)),
@@ -167,6 +197,8 @@ class MilvusStore(VectorStore):
         index_params = self._client.prepare_index_params()
         index_params.add_index(field_name="vector", index_type=index_type, metric_type=METRICS[settings.metric],
                                params=params)
+        if settings.lexical:
+            index_params.add_index(field_name=SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self._client.create_collection(settings.name, schema=schema, index_params=index_params,
                                        consistency_level="Strong",
                                        properties={SETTINGS_KEY: json.dumps(settings.to_json())})
@@ -267,6 +299,7 @@ class MilvusCollection(Collection):
     def _ann(self, queries: np.ndarray, k: int, filter: Node | None, include_vectors: bool,
              search: dict[str, int]) -> list[list[Hit]]:
         results = self._client.search(self.name, data=queries.tolist(), limit=k, filter=compile_expr(filter),
+                                      anns_field="vector",
                                       output_fields=_FIELDS + (["vector"] if include_vectors else []),
                                       search_params={"params": search})
         out = []
@@ -296,6 +329,17 @@ class MilvusCollection(Collection):
         if self.index == "hnsw":
             return {"ef": min(MAX_EF, 16 * max(search.get("ef", DEFAULT_EF), k))}
         return {"nprobe": int(self.settings.index_options.get("nlist", 128))}
+
+    def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
+        results = self._client.search(self.name, data=texts, limit=k, filter=compile_expr(filter),
+                                      anns_field=SPARSE_FIELD, search_params={"metric_type": "BM25"},
+                                      output_fields=_FIELDS + (["vector"] if include_vectors else []))
+        out = []
+        for row in results:
+            hits = [Hit(r.id, abs(float(h["distance"])), r.text, r.metadata, r.vector)
+                    for r, h in ((self._record(h["entity"], include_vectors), h) for h in row)]
+            out.append(sorted(hits, key=lambda h: -h.score))
+        return out
 
     def _record(self, row: dict[str, Any], include_vectors: bool) -> Record:
         vector = np.asarray(row["vector"], dtype=np.float32) if include_vectors else None

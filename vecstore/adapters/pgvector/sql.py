@@ -77,6 +77,11 @@ def where(node: Node | None) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL(" WHERE ") + _expr(node, params), params
 
 
+def condition(node: Node, params: list[Any]) -> sql.Composable:
+    """The filter as a boolean expression, its parameters appended to ``params``."""
+    return _expr(node, params)
+
+
 def _expr(node: Node, params: list[Any]) -> sql.Composable:
     if isinstance(node, (And, Or)):
         joiner = sql.SQL(" AND " if isinstance(node, And) else " OR ")

@@ -19,6 +19,12 @@ payload layout, score conversion and the filter compiler.
   ``should`` of equalities otherwise; ``$ne``, ``$nin`` and negated ranges are
   ``must_not``, which matches records lacking the field, as the contract wants;
   ``$and``/``$or`` are ``must``/``should`` of nested filters.
+* **Lexical search** (a collection made with a lexical index): a sparse vector
+  :data:`SPARSE` per record with text, created with ``Modifier.IDF`` so that Qdrant computes
+  the inverse document frequencies over the collection.  vecstore analyses the text
+  (:mod:`vecstore.lexical`, default ``english``) and stores each term's BM25 term-frequency
+  weight (k1 1.2, b 0.75, average length 256 terms, as FastEmbed's BM25) under its CRC-32 id;
+  a query's distinct terms weigh 1, so the score is Σ IDF · tf-weight: BM25.
 * **Exact floats** (Qdrant Edge, ``exact_floats``).  Qdrant's engine reads
   payload floats back through serde_json's default parser, which rounds: one
   float in ten (``random.random()`` values, measured with qdrant-edge-py 0.9)
@@ -102,12 +108,27 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+#: Name of the sparse vector that holds a record's terms (lexical search).
+SPARSE = "vs_lexical"
+
+
+def sparse_parts(analyzer_name: str, text: str | None, query: bool = False) -> tuple[list[int], list[float]]:
+    """(indices, values) of a document's or a query's sparse vector (see the module docstring)."""
+    from ...lexical import analyzer, document_weights, query_weights
+
+    an = analyzer(analyzer_name)
+    weights = query_weights(an.query_terms(text or "")) if query else document_weights(an.terms(text))
+    return list(weights), list(weights.values())
+
+
 def score(metric: str, value: float) -> float:
     return -float(value) if metric == "l2" else float(value)
 
 
 def _vector(point: Any) -> np.ndarray | None:
     vec = getattr(point, "vector", None)
+    if isinstance(vec, dict):  # named vectors: the dense one is the unnamed ""
+        vec = vec.get("")
     return None if vec is None else np.asarray(vec, dtype=np.float32)
 
 

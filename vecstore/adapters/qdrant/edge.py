@@ -18,8 +18,9 @@ or filtered HNSW searches lose recall; floats are stored and indexed as
 integer halves of their key, see :mod:`.common`, so ``integer`` and
 ``float`` index a number field alike), plus
 ``full_scan_threshold`` (KB; segments smaller than this are scanned, not
-searched by graph).  Ids, payload, scores and filters are shared with the
-qdrant-client adapter (:mod:`.common`).
+searched by graph).  Ids, payload, scores, filters and lexical search (a sparse
+vector per record with ``Modifier.Idf``, Qdrant's engine computing the IDF) are shared with
+the qdrant-client adapter (:mod:`.common`); hybrid search fuses the two rankings in vecstore.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from ...types import CollectionSettings, Hit, Record
 from .common import (
     FLOAT_HIGH,
     FLOAT_LOW,
+    SPARSE,
     Models,
     check_payload_indexes,
     compile_filter,
     payload,
     point_id,
+    sparse_parts,
     to_hit,
     to_record,
 )
@@ -76,6 +79,8 @@ class QdrantEdgeStore(VectorStore):
         "flat": frozenset({"payload_indexes"}),
     }
     search_params = frozenset({"ef_search"})
+    lexical_analyzers = ("english", "english-nostem", "simple")
+    lexical_engine = "sparse vectors with Modifier.Idf (BM25 weights by vecstore's analyzer)"
 
     def _connect(self) -> None:
         assert self.spec.path is not None
@@ -132,6 +137,7 @@ class QdrantEdgeStore(VectorStore):
                 full_scan_threshold=int(opts["full_scan_threshold"]),
             ),
             optimizers=optimizers,
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if settings.lexical else None,
         )
         os.makedirs(self._dir(settings.name), exist_ok=True)
         open(os.path.join(self._dir(settings.name), EXACT_FLOATS_FILE), "w").close()
@@ -184,9 +190,13 @@ class QdrantEdgeCollection(Collection):
         self._models = MODELS if self._exact_floats else LEGACY_MODELS
 
     def _upsert(self, batch: Batch) -> None:
+        vectors: list[Any] = batch.vectors.tolist()
+        if self.settings.lexical:
+            vectors = [{"": vec, SPARSE: qe.SparseVector(*sparse_parts(self.settings.lexical, t))}
+                       for vec, t in zip(vectors, batch.texts)]
         points = [
             qe.Point(point_id(i), vec, payload(i, t, m, bool_copies=True, exact_floats=self._exact_floats))
-            for i, vec, t, m in zip(batch.ids, batch.vectors.tolist(), batch.texts, batch.metadata)
+            for i, vec, t, m in zip(batch.ids, vectors, batch.texts, batch.metadata)
         ]
         self._shard.update(qe.UpdateOperation.upsert_points(points))
 
@@ -209,6 +219,19 @@ class QdrantEdgeCollection(Collection):
         ]
         results = self._shard.query_batch(qe.QueryBatchRequest(requests))
         return [[to_hit(self.metric, p) for p in points] for points in results]
+
+    def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
+        qfilter = compile_filter(filter, self._models)
+        out: list[list[Hit]] = []
+        for text in texts:
+            indices, values = sparse_parts(self.settings.lexical or "english", text, query=True)
+            if not indices:
+                out.append([])
+                continue
+            request = qe.QueryRequest(limit=k, query=qe.Query.Nearest(qe.SparseVector(indices, values), using=SPARSE),
+                                      filter=qfilter, with_payload=True, with_vector=include_vectors)
+            out.append([to_hit("cosine", p) for p in self._shard.query(request)])  # BM25 sum: higher is better
+        return out
 
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         points = self._shard.retrieve([point_id(i) for i in ids], with_payload=True, with_vector=include_vectors)

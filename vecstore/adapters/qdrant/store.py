@@ -16,8 +16,10 @@ brute force (so always exact), one client per directory.  It is not
 thread-safe, so a local-mode store serialises its client calls with one lock
 (a server client is thread-safe and takes none).  Writes wait for
 acknowledgement, so a search right after an upsert sees it.  ``exact=True``
-is Qdrant's own exact search.  Ids, payload, scores and filters: see
-:mod:`.common`.
+is Qdrant's own exact search.  Ids, payload, scores, filters and lexical search
+(sparse vectors with ``Modifier.IDF``): see :mod:`.common`; a hybrid search with ``rrf_k`` is
+one Query API call (two prefetches fused by Qdrant's RRF, whose ``k`` is ``rrf_k + 1`` for the
+same formula: Qdrant counts ranks from 0).
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from ...types import CollectionSettings, Hit, Record
 from ...url import as_bool, option
 from .common import (
     SETTINGS_KEY,
+    SPARSE,
     Models,
     check_payload_indexes,
     compile_filter,
     payload,
     point_id,
+    sparse_parts,
     to_hit,
     to_record,
 )
@@ -88,6 +92,8 @@ class QdrantStore(VectorStore):
     search_params = frozenset({"ef_search"})
     connect_options = frozenset({"api_key", "timeout", "grpc", "grpc_port"})
     native_async = True
+    lexical_analyzers = ("english", "english-nostem", "simple")
+    lexical_engine = "sparse vectors with Modifier.IDF (BM25 weights by vecstore's analyzer)"
 
     def _connect(self) -> None:
         spec = self.spec
@@ -166,6 +172,9 @@ class QdrantStore(VectorStore):
             vectors_config=models.VectorParams(size=settings.dim, distance=DISTANCES[settings.metric]),
             hnsw_config=hnsw,
             optimizers_config=optimizers,
+            sparse_vectors_config=(
+                {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)} if settings.lexical else None
+            ),
             metadata={SETTINGS_KEY: settings.to_json()},
         )
         if self.spec.mode == "server":
@@ -201,15 +210,26 @@ class QdrantCollection(Collection):
         return self.store._client  # type: ignore[attr-defined,no-any-return]
 
     def _upsert(self, batch: Batch) -> None:
+        vectors: Any = batch.vectors.tolist()
+        if self.settings.lexical:
+            sparse = [models.SparseVector(indices=ix, values=vs)
+                      for ix, vs in (sparse_parts(self.settings.lexical, t) for t in batch.texts)]
+            vectors = {"": vectors, SPARSE: sparse}
         self._client.upsert(
             self.name,
             points=models.Batch(
                 ids=[point_id(i) for i in batch.ids],
-                vectors=batch.vectors.tolist(),
+                vectors=vectors,
                 payloads=[payload(i, t, m) for i, t, m in zip(batch.ids, batch.texts, batch.metadata)],
             ),
             wait=True,
         )
+
+    def _params(self, params: dict[str, Any], exact: bool) -> Any:
+        ef = self._search_option(params, "ef_search")
+        # local mode is brute force anyway, and warns on every search given params
+        local = self.store.spec.mode != "server"
+        return None if local else models.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
 
     def _search(
         self,
@@ -220,10 +240,7 @@ class QdrantCollection(Collection):
         include_vectors: bool,
         params: dict[str, Any],
     ) -> list[list[Hit]]:
-        ef = self._search_option(params, "ef_search")
-        # local mode is brute force anyway, and warns on every search given params
-        local = self.store.spec.mode != "server"
-        search_params = None if local else models.SearchParams(hnsw_ef=int(ef) if ef else None, exact=exact)
+        search_params = self._params(params, exact)
         qfilter = compile_filter(filter, MODELS)
         requests = [
             models.QueryRequest(query=q.tolist(), filter=qfilter, limit=k, params=search_params,
@@ -232,6 +249,38 @@ class QdrantCollection(Collection):
         ]
         responses = self._client.query_batch_points(self.name, requests=requests)
         return [[to_hit(self.metric, p) for p in r.points] for r in responses]
+
+    def _sparse_query(self, text: str) -> Any:
+        indices, values = sparse_parts(self.settings.lexical or "english", text, query=True)
+        return models.SparseVector(indices=indices, values=values) if indices else None
+
+    def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
+        qfilter = compile_filter(filter, MODELS)
+        queries = [self._sparse_query(t) for t in texts]
+        requests = [models.QueryRequest(query=q, using=SPARSE, filter=qfilter, limit=k, with_payload=True,
+                                        with_vector=include_vectors) for q in queries if q is not None]
+        responses = iter(self._client.query_batch_points(self.name, requests=requests) if requests else [])
+        # a lexical score is Qdrant's BM25 sum: higher is better, whatever the dense metric
+        return [[] if q is None else [to_hit("cosine", p) for p in next(responses).points]
+                for q in queries]
+
+    def _hybrid(self, queries: np.ndarray, texts: list[str], k: int, filter: Node | None, exact: bool,
+                include_vectors: bool, params: dict[str, Any], rrf_k: float, alpha: float | None,
+                depth: int) -> list[list[Hit]]:
+        if alpha is not None or rrf_k != int(rrf_k):  # Qdrant's RRF takes an integer k, and no weighted score
+            return super()._hybrid(queries, texts, k, filter, exact, include_vectors, params, rrf_k, alpha, depth)
+        qfilter = compile_filter(filter, MODELS)
+        search_params = self._params(params, exact)
+        requests = []
+        for q, text in zip(queries, texts):
+            prefetch = [models.Prefetch(query=q.tolist(), filter=qfilter, limit=depth, params=search_params)]
+            sparse = self._sparse_query(text)
+            if sparse is not None:
+                prefetch.append(models.Prefetch(query=sparse, using=SPARSE, filter=qfilter, limit=depth))
+            requests.append(models.QueryRequest(prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=int(rrf_k) + 1)),
+                                                limit=k, with_payload=True, with_vector=include_vectors))
+        responses = self._client.query_batch_points(self.name, requests=requests)
+        return [[to_hit("cosine", p) for p in r.points] for r in responses]
 
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         points = self._client.retrieve(self.name, ids=[point_id(i) for i in ids], with_payload=True, with_vectors=include_vectors)
