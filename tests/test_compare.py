@@ -164,3 +164,28 @@ def test_compare_smoke_on_every_server(tmp_path, vecstore_url_for):
         assert row["status"] == "ok", (backend, row.get("error"))
         assert row["recall@10"] >= 0.9 and row["filtered"]["recall@10"] >= 0.9, backend
         assert results["overlap"]["flat"][backend] >= 0.9
+
+
+def test_compare_search_modes_and_lexical_agreement(tmp_path):
+    from tests.test_pipeline import make_beir
+
+    data = make_beir(tmp_path / "beir", n=40)
+    out = tmp_path / "out"
+    results = compare(data, ["faiss://", f"edge=qdrant-edge://{tmp_path}/e", "chroma://"], out=out,
+                      embedder=HashEmbedder(32), cache=False, repeat=1, warmup=1, concurrency=1,
+                      modes=["dense", "lexical", "hybrid"])
+    faiss, edge, chroma = results["backends"]
+    for b in (faiss, edge):
+        assert b["analyzer"] == "english" and b["lexical_engine"]
+        for mode in ("lexical", "hybrid"):
+            m = b["modes"][mode]
+            assert m["status"] == "ok" and 0 < m["quality"]["ndcg@10"] <= 1, (b["label"], mode)
+            assert m["latency"]["qps"] > 0 and len(m["topk"]) == results["dataset"]["queries"]
+    assert chroma["modes"]["lexical"]["status"] == "unsupported" and "chroma" in chroma["modes"]["lexical"]["error"]
+    overlap = results["mode_overlap"]["lexical"]
+    assert set(overlap) == {"faiss://", "edge"} and 0 < overlap["faiss://"]["edge"] <= 1
+    summary = (out / "summary.md").read_text()
+    assert "| edge | hybrid |" in summary and "Top-10 overlap of lexical rankings" in summary
+    assert "| chroma:// | lexical | unsupported" in summary
+    with pytest.raises(ConfigError, match="fuzzy"):
+        compare(data, ["faiss://"], embedder=HashEmbedder(32), modes=["dense", "fuzzy"])

@@ -23,8 +23,9 @@ Who tokenises: Elasticsearch, Milvus and PostgreSQL analyse text with their own 
 :class:`Analyzer`.  Its default, ``english``: Unicode word split (``\\w+``), lowercase
 (``casefold``), the 33 English stop words of Lucene/Elasticsearch's ``_english_`` list, and
 the Snowball English stemmer (PyStemmer).  Other names: ``simple`` (split and lowercase only),
-``english-nostem`` (no stemmer) and any Snowball language of PyStemmer (``french``, ``german``,
-…: split, lowercase, that stemmer, no stop words).
+``english-nostem`` (no stemmer); the class also takes any Snowball language of PyStemmer
+(``french``, ``german``, …: split, lowercase, that stemmer, no stop words), which adapters do
+not offer yet.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -79,13 +81,17 @@ class Analyzer:
             if language not in Stemmer.algorithms():
                 raise ConfigError(f"unknown analyzer {name!r}: use {', '.join(analyzer_names())}")
             self._stem = Stemmer.Stemmer(language).stemWords
+        self._lock = threading.Lock()  # a PyStemmer stemmer "must not be called concurrently"
 
     def terms(self, text: str | None) -> list[str]:
         """The text's terms in order, repeats kept."""
         if not text:
             return []
         words = [w for w in _WORD.findall(text.casefold()) if w not in self.stop_words]
-        return list(self._stem(words)) if self._stem is not None and words else words
+        if self._stem is None or not words:
+            return words
+        with self._lock:
+            return list(self._stem(words))
 
     def query_terms(self, text: str) -> list[str]:
         """A query's distinct terms, in first-seen order."""
@@ -145,8 +151,8 @@ def query_weights(terms: Sequence[str]) -> dict[int, float]:
 def check_mode(mode: str, rrf_k: Any, alpha: Any, candidates: Any) -> None:
     if mode not in MODES:
         raise InvalidInputError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
-    if isinstance(rrf_k, bool) or not isinstance(rrf_k, (int, float)) or not rrf_k >= 0:
-        raise InvalidInputError(f"rrf_k must be a number >= 0, got {rrf_k!r}")
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, (int, float)) or not 0 <= rrf_k < math.inf:
+        raise InvalidInputError(f"rrf_k must be a finite number >= 0, got {rrf_k!r}")
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not 0.0 <= alpha <= 1.0):
         raise InvalidInputError(f"alpha must be a number in [0, 1], got {alpha!r}")

@@ -209,7 +209,7 @@ class VectorStore(abc.ABC):
             existing = self._call("open collection", self._read_settings, name)
             if existing is not None:
                 _check_same(existing, dim, metric, index, index_options)
-                if isinstance(lexical, str) and existing.lexical != analyzer:
+                if (isinstance(lexical, str) and existing.lexical != analyzer) or (lexical is True and not existing.lexical):
                     raise CollectionConfigError(
                         f"collection {name!r} exists with lexical={existing.lexical!r}, not {analyzer!r}"
                     )
@@ -553,7 +553,7 @@ class Collection(abc.ABC):
         a query term).  ``exact=True`` searches by brute force, or raises
         :class:`UnsupportedOperationError` where the backend cannot.
         """
-        if mode == "dense" and text is None:
+        if mode == "dense" and text is None and alpha is None and candidates is None and rrf_k == 60:
             queries = self._queries(vector, single=True)
             return self._search_checked(queries, k, filter, exact, include_vectors, params)[0]
         texts = None if text is None else [text]
@@ -577,7 +577,7 @@ class Collection(abc.ABC):
         **params: Any,
     ) -> list[list[Hit]]:
         """:meth:`search` for several queries (vectors as a 2-D array or a list; ``texts`` a list)."""
-        if mode == "dense" and texts is None:
+        if mode == "dense" and texts is None and alpha is None and candidates is None and rrf_k == 60:
             queries = self._queries(vectors, single=False)
             return self._search_checked(queries, k, filter, exact, include_vectors, params)
         if isinstance(texts, str):
@@ -661,6 +661,8 @@ class Collection(abc.ABC):
     ) -> list[list[Hit]]:
         """Lexical and hybrid search: inputs checked, then the adapter's primitives."""
         _lexical.check_mode(mode, rrf_k, alpha, candidates)
+        if mode != "hybrid" and (alpha is not None or candidates is not None or rrf_k != _lexical.DEFAULT_RRF_K):
+            raise InvalidInputError("rrf_k, alpha and candidates apply to mode='hybrid' only")
         needs = {"dense": ("vector",), "lexical": ("text",), "hybrid": ("vector", "text")}[mode]
         given = {"vector": queries is not None, "text": texts is not None}
         for what, present in given.items():
@@ -677,18 +679,21 @@ class Collection(abc.ABC):
                     raise InvalidInputError(f"query text {i} {problem}")
         if queries is not None and texts is not None and len(queries) != len(texts):
             raise InvalidInputError(f"{len(queries)} query vectors but {len(texts)} query texts")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
         if mode != "dense":
             self._check_lexical()
         if mode == "dense":
             assert queries is not None
             return self._search_checked(queries, k, filter, exact, include_vectors, params)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
         node = filters.parse(filter)
         assert texts is not None
         if not texts:
             return []
         if mode == "lexical":
+            self._search_checked(np.empty((0, self.dim), np.float32), k, filter, exact, include_vectors, params)
+            if params:
+                raise InvalidInputError(f"search parameters {sorted(params)} steer vector search, not lexical")
             return self._call("lexical search", self._lexical, texts, k, node, include_vectors)
         assert queries is not None
         self._search_checked(queries[:0], k, filter, exact, include_vectors, params)  # the dense side's checks

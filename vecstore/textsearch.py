@@ -143,8 +143,13 @@ def copy_collection(
         for note in notes:
             if on_change:
                 on_change(note)
+        lexical = source.settings.lexical if source.settings.lexical in dst_store.lexical_analyzers else None
+        if source.settings.lexical and lexical is None and on_change:
+            on_change(f"{dst_store.backend} has no {source.settings.lexical!r} lexical analyzer: the copy "
+                      + (f"uses {dst_store.lexical_analyzers[0]!r}" if dst_store.lexical_analyzers
+                         else "has no lexical search"))
         target = dst_store.collection(dst_collection or src_collection, dim=source.dim, metric=source.metric,
-                                      index=dst_index, info=source.info, **options)
+                                      index=dst_index, info=source.info, lexical=lexical, **options)
         copied = 0
         for batch in source.iterate(batch_size):
             copied += target.upsert(batch)

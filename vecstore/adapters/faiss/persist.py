@@ -12,7 +12,8 @@
 * ``lexical-<g>/`` — the BM25 index of generation ``g``'s records, when one was built: bm25s's
   own format (``.npy`` arrays read with ``allow_pickle=False``, JSON vocabulary and
   parameters) plus ``labels.npy``, the record label of each of its documents.  A collection
-  whose log changed records since then rebuilds it on the next lexical search.
+  whose log changed records since then rebuilds it on the next lexical search; a damaged or
+  missing one is rebuilt from the records (it holds nothing else).
 
 Every ``upsert``/``delete`` is appended to the log and fsync-ed before it
 returns, so a process killed at any moment loses nothing it acknowledged.
@@ -42,7 +43,7 @@ from . import wal
 faiss: Any = _faiss
 
 FORMAT = "vecstore.faiss"
-FORMAT_VERSION = 2  # 2 added the write-ahead log; version 1 (no log) still opens
+FORMAT_VERSION = 3  # 2 added the write-ahead log, 3 the BM25 directory; versions 1 and 2 still open
 MANIFEST = "manifest.json"
 #: A log smaller than this is never folded early (only by flush/close).
 FOLD_MIN_BYTES = 64 << 20
@@ -62,7 +63,7 @@ def _read_manifest(path: str) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot read {path}/{MANIFEST}: {exc}", backend="faiss") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") not in (1, FORMAT_VERSION):
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in (1, 2, FORMAT_VERSION):
         raise BackendError(
             f"{path} is not a vecstore Faiss collection of format version {FORMAT_VERSION}", backend="faiss"
         )
@@ -117,9 +118,11 @@ def save(path: str, state: Any) -> None:
                 fh.write("\n")
 
     _write_atomic(os.path.join(path, files["records"]), write_records)
-    if state.bm25 is not None and state.bm25[0] == state.version and state.bm25[1] is not None:
-        files["lexical"] = f"lexical-{gen}"
-        _save_lexical(os.path.join(path, files["lexical"]), state.bm25[1], state.bm25[2])
+    if state.settings.lexical:  # the BM25 index of these records, built now if a write made it stale
+        retriever, labels = state.lexical_index()
+        if retriever is not None:
+            files["lexical"] = f"lexical-{gen}"
+            _save_lexical(os.path.join(path, files["lexical"]), retriever, labels)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -213,9 +216,10 @@ def load(path: str, make_state: Callable[..., S]) -> S:
     if files.get("lexical"):
         try:
             retriever, labels = _load_lexical(os.path.join(path, files["lexical"]))
-        except (OSError, ValueError) as exc:
-            raise BackendError(f"cannot read the BM25 index in {path}: {exc}", backend="faiss") from exc
-        state.bm25 = (state.version, retriever, labels)
+            if len(labels) <= len(state.rows):
+                state.bm25 = (state.version, retriever, labels)
+        except Exception:  # noqa: BLE001 - derived data: a missing or damaged index is rebuilt from the records
+            state.bm25 = None
     log = files.get("wal")
     if log is None:  # format version 1: start a log by saving in the current format
         save(path, state)

@@ -44,14 +44,18 @@ Scores: COSINE and IP are reported as similarities (kept); L2 is the *squared*
 distance ``d``, so the score is ``-sqrt(d)``.
 
 Lexical search (a collection made with a lexical index): Milvus's own full-text search, a
-``BM25`` function from ``text`` (analyzer enabled) into a ``SPARSE_FLOAT_VECTOR`` field
-``vs_sparse`` with a ``SPARSE_INVERTED_INDEX`` (metric ``BM25``); Milvus tokenises, keeps
-the statistics and scores.  Analyzers: see :data:`ANALYZERS` (``english``: standard
-tokenizer, lowercase, the 33 ``_english_`` stop words, English stemmer — on Milvus Lite
-without the stemmer, which it does not have).  Milvus Lite reports BM25 scores negated
-(smaller is better) and, for rows not yet flushed, computes the statistics over the rows a
-filter lets through; the adapter turns the scores back.  The function is part of the schema,
-so a collection made without it cannot gain it.  Hybrid search fuses in vecstore.
+``BM25`` function from the VARCHAR field ``vs_terms`` (analyzer enabled: the standard
+tokenizer) into a ``SPARSE_FLOAT_VECTOR`` field ``vs_sparse`` with a ``SPARSE_INVERTED_INDEX``
+(metric ``BM25``); Milvus keeps the statistics and scores.  ``vs_terms`` holds the record's text
+analysed by vecstore (:mod:`vecstore.lexical`, default ``english``), and a query is analysed the
+same way, because Milvus Lite 3.2 has no stemmer (it ignores the stemmer filter and the
+``english`` analyzer type) and no ``_english_`` stop list: without them its BM25 scored nDCG@10
+0.666 on SciFact, against 0.69 with them.  Milvus Lite reports BM25 scores negated (smaller is
+better) and, for rows not yet flushed, computes the statistics over the rows a filter lets
+through; the adapter turns the scores back.  The function is part of the schema, so a
+collection made without it cannot gain it.  Hybrid search is one ``hybrid_search`` call (the
+two requests under the same filter, ``RRFRanker(rrf_k)``, the same formula as vecstore's);
+with ``alpha`` it fuses in vecstore.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ from pymilvus.client.types import LoadState
 
 from ...errors import BackendError, BackendUnavailableError, InvalidInputError, StoreLockedError, VecstoreError
 from ...filters import Node
-from ...lexical import ENGLISH_STOP_WORDS
+from ...lexical import analyzer
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
@@ -87,15 +91,7 @@ DEFAULT_EF, MAX_EF = 64, 32_768
 
 
 SPARSE_FIELD = "vs_sparse"
-#: vecstore's analyzer names -> Milvus analyzer parameters.  The stop words are listed (Milvus Lite
-#: reads no ``_english_``); Milvus Lite 3.2 lowercases always and has no stemmer (it ignores the
-#: filter), so ``english`` stems on a Milvus server only.
-ANALYZERS = {
-    "english": {"tokenizer": "standard",
-                "filter": ["lowercase", {"type": "stop", "stop_words": sorted(ENGLISH_STOP_WORDS)},
-                           {"type": "stemmer", "language": "english"}]},
-    "standard": {"tokenizer": "standard", "filter": ["lowercase"]},
-}
+TERMS_FIELD = "vs_terms"
 
 
 def to_score(metric: str, distance: float) -> float:
@@ -109,7 +105,7 @@ class MilvusStore(VectorStore):
                      "ivf": frozenset({"nlist", "nprobe"})}
     search_params = frozenset({"ef_search", "nprobe"})
     connect_options = frozenset({"token", "db_name", "timeout"})
-    lexical_analyzers = ("english", "standard")
+    lexical_analyzers = ("english", "english-nostem", "simple")
     lexical_engine = "Milvus full-text search (BM25 function, sparse inverted index)"
 
     def _connect(self) -> None:
@@ -181,14 +177,15 @@ class MilvusStore(VectorStore):
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=settings.dim)
-        lexical = {"enable_analyzer": True, "analyzer_params": ANALYZERS[settings.lexical]} if settings.lexical else {}
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, nullable=True, **lexical)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, nullable=True)
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("vs_types", DataType.JSON)
         if settings.lexical:
+            schema.add_field(TERMS_FIELD, DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                             analyzer_params={"tokenizer": "standard"})
             schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
             schema.add_function(Function(name="vs_bm25", function_type=FunctionType.BM25,
-                                         input_field_names=["text"], output_field_names=[SPARSE_FIELD]))
+                                         input_field_names=[TERMS_FIELD], output_field_names=[SPARSE_FIELD]))
         opts = settings.index_options
         index_type, params = {"flat": ("FLAT", {}),
                               "hnsw": ("HNSW", {"M": int(opts.get("m", 16)),
@@ -221,6 +218,14 @@ class MilvusStore(VectorStore):
 
     def _write_settings(self, settings: CollectionSettings) -> None:
         self._client.alter_collection_properties(settings.name, {SETTINGS_KEY: json.dumps(settings.to_json())})
+
+
+def _fit(terms: str) -> str:
+    """Analysed terms within a VARCHAR (casefolding can lengthen a text), cut at a term boundary."""
+    data = terms.encode("utf-8")
+    if len(data) <= MAX_VARCHAR:
+        return terms
+    return data[:MAX_VARCHAR].decode("utf-8", "ignore").rsplit(" ", 1)[0]
 
 
 def _lock(path: str, url: str) -> IO[str]:
@@ -269,6 +274,10 @@ class MilvusCollection(Collection):
     def _upsert(self, batch: Batch) -> None:
         rows = [{"id": i, "vector": v, "text": t, "metadata": m, "vs_types": type_tags(m)}
                 for i, v, t, m in zip(batch.ids, batch.vectors.tolist(), batch.texts, batch.metadata)]
+        if self.settings.lexical:
+            an = analyzer(self.settings.lexical)
+            for row in rows:
+                row[TERMS_FIELD] = _fit(" ".join(an.terms(row["text"])))
         self._client.upsert(self.name, rows)
 
     def _search(
@@ -330,15 +339,45 @@ class MilvusCollection(Collection):
             return {"ef": min(MAX_EF, 16 * max(search.get("ef", DEFAULT_EF), k))}
         return {"nprobe": int(self.settings.index_options.get("nlist", 128))}
 
+    def _query_terms(self, texts: list[str]) -> list[str]:
+        an = analyzer(self.settings.lexical or "english")
+        return [" ".join(an.query_terms(t)) for t in texts]
+
     def _lexical(self, texts: list[str], k: int, filter: Node | None, include_vectors: bool) -> list[list[Hit]]:
-        results = self._client.search(self.name, data=texts, limit=k, filter=compile_expr(filter),
-                                      anns_field=SPARSE_FIELD, search_params={"metric_type": "BM25"},
-                                      output_fields=_FIELDS + (["vector"] if include_vectors else []))
+        queries = self._query_terms(texts)
+        asked = [q for q in queries if q]
+        results = iter(self._client.search(
+            self.name, data=asked, limit=k, filter=compile_expr(filter), anns_field=SPARSE_FIELD,
+            search_params={"metric_type": "BM25"}, output_fields=_FIELDS + (["vector"] if include_vectors else []),
+        ) if asked else [])
         out = []
-        for row in results:
+        for q in queries:
+            row = next(results) if q else []
+            # Milvus Lite reports -BM25 (best first), a server BM25: the score is its magnitude
             hits = [Hit(r.id, abs(float(h["distance"])), r.text, r.metadata, r.vector)
                     for r, h in ((self._record(h["entity"], include_vectors), h) for h in row)]
             out.append(sorted(hits, key=lambda h: -h.score))
+        return out
+
+    def _hybrid(self, queries: np.ndarray, texts: list[str], k: int, filter: Node | None, exact: bool,
+                include_vectors: bool, params: dict[str, Any], rrf_k: float, alpha: float | None,
+                depth: int) -> list[list[Hit]]:
+        terms = self._query_terms(texts)
+        if alpha is not None or exact or rrf_k != int(rrf_k) or not all(terms):
+            return super()._hybrid(queries, texts, k, filter, exact, include_vectors, params, rrf_k, alpha, depth)
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        expr = compile_expr(filter) or None
+        dense = AnnSearchRequest(data=queries.tolist(), anns_field="vector", limit=depth, expr=expr,
+                                 param={"metric_type": METRICS[self.metric], "params": self._index_params(params, depth)})
+        sparse = AnnSearchRequest(data=terms, anns_field=SPARSE_FIELD, limit=depth, expr=expr,
+                                  param={"metric_type": "BM25"})
+        results = self._client.hybrid_search(self.name, [dense, sparse], RRFRanker(int(rrf_k)), limit=k,
+                                              output_fields=_FIELDS + (["vector"] if include_vectors else []))
+        out = []
+        for row in results:
+            out.append([Hit(r.id, float(h["distance"]), r.text, r.metadata, r.vector)
+                        for r, h in ((self._record(h["entity"], include_vectors), h) for h in row)])
         return out
 
     def _record(self, row: dict[str, Any], include_vectors: bool) -> Record:
