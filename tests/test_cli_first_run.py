@@ -119,7 +119,8 @@ def test_copy_keeps_the_index_and_says_what_changed(docs, tmp_path, capsys):
         assert col.index == "hnsw" and col.settings.index_options == {"m": 8}
     capsys.readouterr()
     assert cli.main(["copy", src, "notes", f"chroma://{tmp_path}/chroma", "-q"]) == 0
-    assert capsys.readouterr().err == ""  # Chroma's hnsw takes m: nothing to say
+    # Chroma's hnsw takes m; what it cannot take is the keyword index, and the copy says so
+    assert capsys.readouterr().err.strip() == "note: chroma has no 'english' lexical analyzer: the copy has no lexical search"
     with vecstore.connect(f"chroma://{tmp_path}/chroma") as store:
         col = store.collection("notes")
         assert col.index == "hnsw" and col.settings.index_options == {"m": 8}
