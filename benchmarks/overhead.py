@@ -13,6 +13,17 @@ text and metadata — so the native side is what an application would write with
   whose ``cat`` matches (a numpy comparison per query).
 * **chroma**: chromadb's in-process client (``EphemeralClient``), an HNSW collection (cosine,
   m 16, ef_construction 100, ef_search 100), ``query(include=documents, metadatas, distances)``.
+* **qdrant-edge**: a ``qdrant_edge.EdgeShard`` in a temporary directory (cosine, HNSW m 16,
+  ef_construct 100), points with UUIDv5 ids and payload ``{id, text, cat, year}``, ``optimize()``
+  after the load on both sides (untimed), ``query`` with ``with_payload``, filter
+  ``FieldCondition(cat, MatchValue(3))``, ``retrieve(with_vector=True)``.
+* **milvus-lite**: ``MilvusClient`` on a temporary ``.db`` file, schema id / vector / text /
+  metadata JSON, HNSW (M 16, efConstruction 200, cosine), ``upsert`` in batches, ``flush`` and a
+  wait for the index on both sides (untimed), ``search`` with output fields, filter
+  ``metadata["cat"] == 3``, ``query(id in [...])``.
+
+vecstore's collections are made with ``lexical=False``: the native side builds no keyword index,
+so neither does the layer (with one, Qdrant and Milvus upserts also analyse every text).
 
 Operations: upsert of the 20,000 (batches of 1,000 on both sides), single-query latency (p50
 over the 200 queries, one by one, alternating native and vecstore query by query), one batched
@@ -148,13 +159,137 @@ class NativeChroma:
         return list(zip(res["ids"], res["embeddings"], res["documents"], res["metadatas"]))
 
 
+class NativeQdrantEdge:
+    def __init__(self) -> None:
+        import tempfile
+        import uuid
+
+        import qdrant_edge as qe
+
+        self.qe, self.uuid = qe, uuid
+        self.tmp = tempfile.mkdtemp(prefix="native-edge-")
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine),
+                               hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000))
+        self.shard = qe.EdgeShard.create(f"{self.tmp}/shard", config)
+
+    def _pid(self, id_: str) -> str:
+        return str(self.uuid.uuid5(self.uuid.NAMESPACE_URL, id_))
+
+    def upsert(self, w: dict[str, Any]) -> None:
+        qe = self.qe
+        for start in range(0, N, BATCH):
+            points = [qe.Point(self._pid(i), v, {"id": i, "text": t, **m}) for i, v, t, m in
+                      zip(w["ids"][start:start + BATCH], w["vectors"][start:start + BATCH].tolist(),
+                          w["texts"][start:start + BATCH], w["meta"][start:start + BATCH])]
+            self.shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def optimize(self) -> None:
+        self.shard.optimize()
+
+    @staticmethod
+    def _hit(p: Any) -> tuple[str, float, str, dict[str, Any]]:
+        body = dict(p.payload)
+        return (body.pop("id"), float(p.score), body.pop("text"), body)
+
+    def search(self, q: np.ndarray, flt: dict[str, Any] | None = None) -> list[Any]:
+        qe = self.qe
+        f = None if flt is None else qe.Filter(must=[qe.FieldCondition(key="cat", match=qe.MatchValue(flt["cat"]))])
+        return [self._hit(p) for p in self.shard.query(qe.QueryRequest(limit=K, query=qe.Query.Nearest(q.tolist()),
+                                                                        filter=f, with_payload=True))]
+
+    def search_batch(self, qs: np.ndarray) -> list[Any]:
+        qe = self.qe
+        requests = [qe.QueryRequest(limit=K, query=qe.Query.Nearest(q), with_payload=True) for q in qs.tolist()]
+        return [[self._hit(p) for p in points] for points in self.shard.query_batch(qe.QueryBatchRequest(requests))]
+
+    def get(self, ids: list[str]) -> list[Any]:
+        points = self.shard.retrieve([self._pid(i) for i in ids], with_payload=True, with_vector=True)
+        return [(p.payload["id"], np.asarray(p.vector, dtype=np.float32), p.payload["text"], p.payload) for p in points]
+
+    def close(self) -> None:
+        import shutil
+
+        self.shard.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class NativeMilvusLite:
+    def __init__(self) -> None:
+        import tempfile
+
+        from pymilvus import DataType, MilvusClient
+
+        self.tmp = tempfile.mkdtemp(prefix="native-milvus-")
+        self.client = MilvusClient(f"{self.tmp}/m.db")
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=65_535)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("text", DataType.VARCHAR, max_length=65_535, nullable=True)
+        schema.add_field("metadata", DataType.JSON)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE",
+                        params={"M": 16, "efConstruction": 200})
+        self.client.create_collection("native", schema=schema, index_params=index, consistency_level="Strong")
+
+    def upsert(self, w: dict[str, Any]) -> None:
+        for start in range(0, N, BATCH):
+            rows = [{"id": i, "vector": v, "text": t, "metadata": m} for i, v, t, m in
+                    zip(w["ids"][start:start + BATCH], w["vectors"][start:start + BATCH].tolist(),
+                        w["texts"][start:start + BATCH], w["meta"][start:start + BATCH])]
+            self.client.upsert("native", rows)
+
+    def optimize(self) -> None:
+        self.client.flush("native")
+        while True:
+            info = self.client.describe_index("native", "vector")
+            if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows") == info.get("total_rows"):
+                return
+            time.sleep(0.2)
+
+    @staticmethod
+    def _hits(row: list[Any]) -> list[Any]:
+        return [(h["entity"]["id"], float(h["distance"]), h["entity"]["text"], h["entity"]["metadata"]) for h in row]
+
+    def search(self, q: np.ndarray, flt: dict[str, Any] | None = None) -> list[Any]:
+        expr = "" if flt is None else f'metadata["cat"] == {int(flt["cat"])}'
+        res = self.client.search("native", data=[q.tolist()], limit=K, filter=expr, anns_field="vector",
+                                 output_fields=["id", "text", "metadata"])
+        return self._hits(res[0])
+
+    def search_batch(self, qs: np.ndarray) -> list[Any]:
+        res = self.client.search("native", data=qs.tolist(), limit=K, anns_field="vector",
+                                 output_fields=["id", "text", "metadata"])
+        return [self._hits(row) for row in res]
+
+    def get(self, ids: list[str]) -> list[Any]:
+        expr = "id in [" + ", ".join(json.dumps(i) for i in ids) + "]"
+        rows = self.client.query("native", filter=expr, output_fields=["id", "text", "metadata", "vector"])
+        return [(r["id"], np.asarray(r["vector"], dtype=np.float32), r["text"], r["metadata"]) for r in rows]
+
+    def close(self) -> None:
+        import shutil
+
+        self.client.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 # -- vecstore side --------------------------------------------------------------------------------
 
 
 class Vecstore:
     def __init__(self, url: str, index: str, **options: Any) -> None:
+        self.tmp: str | None = None
+        if "{tmp}" in url:
+            import tempfile
+
+            self.tmp = tempfile.mkdtemp(prefix="vecstore-overhead-")
+            url = url.format(tmp=self.tmp)
         self.store = vecstore.connect(url)
-        self.col = self.store.collection(f"vs{time.time_ns()}", dim=DIM, metric="cosine", index=index, **options)
+        self.col = self.store.collection(f"vs{time.time_ns()}", dim=DIM, metric="cosine", index=index,
+                                         lexical=False, **options)
+
+    def optimize(self) -> None:
+        self.col.optimize()
 
     def upsert(self, w: dict[str, Any]) -> None:
         self.col.upsert(ids=w["ids"], vectors=w["vectors"], texts=w["texts"], metadata=w["meta"], batch_size=BATCH)
@@ -170,12 +305,18 @@ class Vecstore:
 
     def close(self) -> None:
         self.store.close()
+        if self.tmp:
+            import shutil
+
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 BACKENDS: dict[str, tuple[Callable[[], Any], Callable[[], Vecstore]]] = {
     "faiss-flat": (lambda: NativeFaiss(hnsw=False), lambda: Vecstore("faiss://", "flat")),
     "faiss-hnsw": (lambda: NativeFaiss(hnsw=True), lambda: Vecstore("faiss://", "hnsw", m=32, ef_construction=200)),
     "chroma": (NativeChroma, lambda: Vecstore("chroma://", "hnsw", m=16, ef_construction=100, ef_search=100)),
+    "qdrant-edge": (NativeQdrantEdge, lambda: Vecstore("qdrant-edge://{tmp}/e", "hnsw", m=16, ef_construction=100)),
+    "milvus-lite": (NativeMilvusLite, lambda: Vecstore("milvus://{tmp}/m.db", "hnsw", m=16, ef_construction=200)),
 }
 
 
@@ -192,6 +333,8 @@ def one_round(name: str, w: dict[str, Any], native_first: bool) -> dict[str, Any
         started = time.perf_counter()
         sides[side].upsert(w)
         out[side]["upsert_s"] = time.perf_counter() - started
+        if hasattr(sides[side], "optimize"):
+            sides[side].optimize()  # untimed: both sides search a finished index
     lat: dict[str, list[float]] = {s: [] for s in sides}
     found: dict[str, list[list[str]]] = {s: [] for s in sides}
     for qi, q in enumerate(w["queries"]):  # query by query, alternating which side goes first
@@ -213,7 +356,9 @@ def one_round(name: str, w: dict[str, Any], native_first: bool) -> dict[str, Any
         sides[side].get(w["get_ids"])
         out[side]["get_1000_ms"] = (time.perf_counter() - started) * 1000
     agree = np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(found["native"], found["vecstore"])])
-    sides["vecstore"].close()
+    for side in sides.values():
+        if hasattr(side, "close"):
+            side.close()
     return {**out, "agreement": float(agree)}
 
 
