@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vecstore.errors import FilterError
 from vecstore.filters import And, Cmp, Not, Or, fields, matches, parse
@@ -73,3 +75,23 @@ def test_negated_range_is_a_complement():
 
 def test_fields():
     assert fields(parse({"$or": [{"a": 1}, {"b": {"$gt": 2}, "c": 3}, {"$not": {"d": {"$lt": 1}}}]})) == {"a", "b", "c", "d"}
+
+
+_values = st.one_of(st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, 1.0, 2.5, -1.0]),
+                    st.sampled_from(["a", "b", "1", "True", ""]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["x", "y"]), st.one_of(_values, st.lists(_values, max_size=2)), max_size=2),
+       st.sampled_from(["$in", "$nin"]), st.sampled_from(["x", "y"]), st.lists(_values, min_size=1, max_size=5),
+       st.booleans())
+def test_compiled_matcher_agrees_with_the_reference(metadata, op, field, values, wrap):
+    """``matcher`` (a set lookup, used by the Faiss adapter) gives exactly the answers of
+    ``matches`` (a typed scan): 1 and 1.0 alike, True never 1, a list never a value."""
+    from vecstore.filters import matcher
+
+    flt = {field: {op: values}}
+    if wrap:
+        flt = {"$or": [flt, {"y": {"$gt": 2}}]}
+    node = parse(flt)
+    assert matcher(node)(metadata) == matches(node, metadata)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Union
 
 from .errors import FilterError
@@ -241,3 +241,36 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
     if op == "$lt":
         return bool(have < want)
     return bool(have <= want)  # $lte
+
+
+def _kind_key(value: Any) -> tuple[Any, Any]:
+    """Equal for two values exactly when :func:`_eq` holds (``1`` and ``1.0``, never ``True``)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    return ("n", value) if _is_number(value) else (type(value), value)
+
+
+def matcher(node: Node | None) -> Callable[[Mapping[str, Any]], bool]:
+    """:func:`matches` for one filter, compiled once to test many records: the same
+    answers, with ``$in``/``$nin`` a set lookup instead of a scan of the list (an
+    ingest batch deletes its stale chunks with ``doc_id $in`` hundreds of ids)."""
+    if node is None:
+        return lambda metadata: True
+    if isinstance(node, (And, Or)):
+        parts = [matcher(n) for n in node.items]
+        if isinstance(node, And):
+            return lambda metadata: all(p(metadata) for p in parts)
+        return lambda metadata: any(p(metadata) for p in parts)
+    if isinstance(node, Cmp) and node.op in ("$in", "$nin"):
+        field, keys, negate = node.field, frozenset(_kind_key(v) for v in node.value), node.op == "$nin"
+
+        def member(metadata: Mapping[str, Any]) -> bool:
+            if field not in metadata:
+                return negate
+            try:
+                return (_kind_key(metadata[field]) in keys) is not negate
+            except TypeError:  # an unhashable value (a list) equals no filter value
+                return negate
+
+        return member
+    return lambda metadata: matches(node, metadata)

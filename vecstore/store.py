@@ -417,6 +417,9 @@ class Collection(abc.ABC):
 
     #: Records per call to :meth:`_upsert`; adapters may compute it from the backend.
     max_batch_size: int = 1000
+    #: Whether :meth:`_get` returns the found records in the order of its (distinct) ids,
+    #: so that :meth:`get` need not reorder them.
+    get_in_order: ClassVar[bool] = False
 
     def __init__(self, store: VectorStore, settings: CollectionSettings) -> None:
         self.store = store
@@ -588,9 +591,12 @@ class Collection(abc.ABC):
 
     def get(self, ids: Iterable[str], *, include_vectors: bool = True) -> list[Record]:
         """The records with these ids, in the order asked; missing ids are left out."""
-        wanted = _check_ids(ids)
-        found = {r.id: r for r in self._call("get", self._get, wanted, include_vectors)}
-        return [found[i] for i in dict.fromkeys(wanted) if i in found]
+        wanted = list(dict.fromkeys(_check_ids(ids)))
+        records = self._call("get", self._get, wanted, include_vectors)
+        if self.get_in_order:
+            return list(records)
+        found = {r.id: r for r in records}
+        return [found[i] for i in wanted if i in found]
 
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
         return int(self._call("count", self._count, filters.parse(filter)))

@@ -54,7 +54,7 @@ import numpy as np
 
 from ... import _numeric
 from ...errors import StoreLockedError
-from ...filters import Node, cache_key, matches
+from ...filters import Node, cache_key, matcher
 from ...lexical import analyzer
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
@@ -168,9 +168,8 @@ class _State:
         cache = self._filter_cache
         if cache is not None and cache[0] == key and cache[1] == self.version:
             return cache[2]
-        labels = np.fromiter(
-            (label for label, row in self.rows.items() if matches(node, row[2])), dtype=np.int64
-        )
+        match = matcher(node)
+        labels = np.fromiter((label for label, row in self.rows.items() if match(row[2])), dtype=np.int64)
         self._filter_cache = (key, self.version, labels)
         return labels
 
@@ -367,6 +366,7 @@ class FaissStore(VectorStore):
 
 class FaissCollection(Collection):
     max_batch_size = 10_000
+    get_in_order = True
 
     @property
     def tunable_params(self) -> frozenset[str]:
@@ -400,19 +400,16 @@ class FaissCollection(Collection):
     def _get(self, ids: list[str], include_vectors: bool) -> list[Record]:
         s = self._s
         with s.lock:
-            labels = [s.labels[i] for i in dict.fromkeys(ids) if i in s.labels]
+            # ``ids`` come deduplicated from Collection.get; records in that order (get_in_order)
+            labels = [label for label in map(s.labels.get, ids) if label is not None]
             return self._records(labels, include_vectors)
 
     def _records(self, labels: list[int], include_vectors: bool) -> list[Record]:
-        s = self._s
-        vectors = (
-            s.index.reconstruct_batch(np.asarray(labels, dtype=np.int64)) if include_vectors and labels else None
-        )
-        out = []
-        for j, label in enumerate(labels):
-            id_, text, meta = s.rows[label]
-            out.append(Record(id_, vectors[j] if vectors is not None else None, text, dict(meta)))
-        return out
+        rows = map(self._s.rows.__getitem__, labels)
+        if not (include_vectors and labels):
+            return [Record(id_, None, text, meta.copy()) for id_, text, meta in rows]
+        vectors = self._s.index.reconstruct_batch(np.asarray(labels, dtype=np.int64))
+        return [Record(id_, vector, text, meta.copy()) for (id_, text, meta), vector in zip(rows, vectors)]
 
     def _count(self, filter: Node | None) -> int:
         s = self._s
