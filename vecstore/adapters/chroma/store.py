@@ -61,7 +61,7 @@ import numpy as np
 from chromadb.config import Settings
 
 from ...errors import CollectionNotFoundError, ConfigError, StoreLockedError, VecstoreError
-from ...filters import Node
+from ...filters import Node, cache_key
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
@@ -73,6 +73,8 @@ SETTINGS_KEY = "vecstore"
 TAGS_KEY = "vecstore_tags"  # "id": records tag ints "i" and keyed floats "d"; else maybe "n"/"f" (legacy)
 TAGS_VERSION = "id"
 LOCK_FILE = ".lock"
+#: compiled ``where`` dicts kept per collection (the most recent ones, keyed by :func:`vecstore.filters.cache_key`)
+WHERE_CACHE_SIZE = 256
 _CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
@@ -296,11 +298,23 @@ class ChromaCollection(Collection):
         super().__init__(store, settings)
         self._native = native
         self._legacy_tags = (native.metadata or {}).get(TAGS_KEY) != TAGS_VERSION
+        self._wheres: dict[str, dict[str, Any] | None] = {}
         # the server's own limit, not a guess (5461 for the embedded SQLite build)
         self.max_batch_size = int(store._client.get_max_batch_size())
 
     def _where(self, filter: Node | None) -> dict[str, Any] | None:
-        return compile_where(filter, legacy=self._legacy_tags)
+        """The compiled ``where``, from a cache keyed by value and type (chromadb only
+        serialises it, never changes it)."""
+        if filter is None:
+            return None
+        key = cache_key(filter)
+        where = self._wheres.get(key)
+        if where is None:
+            where = compile_where(filter, legacy=self._legacy_tags)
+            if len(self._wheres) >= WHERE_CACHE_SIZE:
+                self._wheres.clear()
+            self._wheres[key] = where
+        return where
 
     def _upsert(self, batch: Batch) -> None:
         self._native.upsert(
@@ -323,15 +337,23 @@ class ChromaCollection(Collection):
             return self._scan_search(queries, k, filter, include_vectors)
         include = ["documents", "metadatas", "distances"] + (["embeddings"] if include_vectors else [])
         res = self._native.query(query_embeddings=queries, n_results=k, where=self._where(filter), include=include)
-        out = []
-        for qi in range(len(queries)):
-            hits = []
-            for j, id_ in enumerate(res["ids"][qi]):
-                vector = np.asarray(res["embeddings"][qi][j], dtype=np.float32) if include_vectors else None
-                hits.append(Hit(id_, to_score(self.metric, res["distances"][qi][j]), res["documents"][qi][j],
-                                without_type_tags(res["metadatas"][qi][j]), vector))
-            out.append(hits)
-        return out
+        if include_vectors:
+            return [
+                [Hit(id_, to_score(self.metric, d), doc, without_type_tags(meta), np.asarray(vec, dtype=np.float32))
+                 for id_, d, doc, meta, vec in zip(ids, dists, docs, metas, vecs)]
+                for ids, dists, docs, metas, vecs in zip(res["ids"], res["distances"], res["documents"],
+                                                         res["metadatas"], res["embeddings"])
+            ]
+        if self.metric == "l2":
+            return [
+                [Hit(id_, to_score("l2", d), doc, without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
+                for row in zip(res["ids"], res["distances"], res["documents"], res["metadatas"])
+            ]
+        # cosine and dot: score 1 - d (to_score, inlined: this runs once per hit)
+        return [
+            [Hit(id_, 1.0 - float(d), doc, without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
+            for row in zip(res["ids"], res["distances"], res["documents"], res["metadatas"])
+        ]
 
     def _records(self, res: dict[str, Any], include_vectors: bool) -> list[Record]:
         docs = res.get("documents") or [None] * len(res["ids"])
