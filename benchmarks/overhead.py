@@ -1,6 +1,7 @@
 """vecstore against hand-written native code, in one process, interleaved: what the layer costs.
 
     .venv/bin/python benchmarks/overhead.py [--rounds 5] [--backends faiss-flat,faiss-hnsw,chroma]
+        [--out benchmarks/results-overhead.json] [--rss | --no-rss] [--filtered-queries N]
 
 Workload (issue "Performance"): 20,000 random unit vectors, dim 384, cosine, metadata
 ``{cat: i % 10, year: 2000 + i % 25}`` and a short text; 200 queries; k = 10.  Both sides build
@@ -20,17 +21,43 @@ text and metadata — so the native side is what an application would write with
 * **milvus-lite**: ``MilvusClient`` on a temporary ``.db`` file, schema id / vector / text /
   metadata JSON, HNSW (M 16, efConstruction 200, cosine), ``upsert`` in batches, ``flush`` and a
   wait for the index on both sides (untimed), ``search`` with output fields, filter
-  ``metadata["cat"] == 3``, ``query(id in [...])``.
+  ``metadata["cat"] == 3``, ``query(id in [...])``.  Milvus Lite 3 builds a flushed segment's
+  index in a background thread while ``describe_index`` already reports every row indexed, so
+  both sides wait for that thread (:func:`milvus_lite_wait`; vecstore's ``optimize()`` does the
+  same); without the wait the first searches scan by brute force (0.4 s a query against 12 ms)
+  while the build takes the CPU from whichever side comes next.
 
 vecstore's collections are made with ``lexical=False``: the native side builds no keyword index,
 so neither does the layer (with one, Qdrant and Milvus upserts also analyse every text).
 
-Operations: upsert of the 20,000 (batches of 1,000 on both sides), single-query latency (p50
-over the 200 queries, one by one, alternating native and vecstore query by query), one batched
-search of the 200, filtered search ``{cat: 3}`` (queries/s), ``get`` of 1,000 ids.  Each round
-runs every operation on both sides, the order of the sides alternating between rounds; medians
-over rounds.  Agreement: the share of vecstore's top-10 ids that native returned.  Threads: the
-libraries' defaults (recorded).  Writes ``benchmarks/results-overhead.json``.
+Rounds.  **Upsert rounds**: each of ``--rounds`` rounds builds a fresh pair of collections and
+times the upsert of the 20,000 (batches of 1,000 on both sides), the order of the sides
+alternating between rounds; only the first round's pair is kept.  **Query rounds**: that pair is
+optimised (untimed; the index finished on both sides) and each of ``--rounds`` rounds runs every
+query operation on both sides: single-query latency (p50 over the 200 queries, one by one,
+alternating native and vecstore query by query), filtered search ``{cat: 3}`` (queries/s, the
+same query-by-query alternation), one batched search of the 200 and ``get`` of 1,000 ids (one
+call each, the order of the sides alternating between rounds).  Medians over rounds.
+Agreement: the share of vecstore's top-10 ids that native returned.  Threads: the libraries'
+defaults (recorded).
+
+Filtered queries: all 200, except on Milvus Lite, where every 10th (20; ``--filtered-queries``
+overrides).  Where a Milvus Lite round's time goes (20,000 × 384, this 2-core machine, one side):
+upsert 3-5 s, ``flush`` 1.5 s, background HNSW build 9-18 s, a single query 12 ms once indexed,
+but a filtered query 0.7 s: Milvus Lite 3.2 is a Python engine that evaluates a filter on a
+JSON field row by row, after converting the whole segment table — vectors included — to Python
+objects (``pyarrow.Table.to_pylist``, 0.7 s of it) for every query.  With all 200 filtered
+queries that alone was 2 × 140 s a round, and with building both sides each round a round took
+more than 3 minutes.
+
+Peak RSS (``--rss``, and by default after the timings): for each backend and side, a fresh
+``overhead.py --child-rss BACKEND SIDE`` process generates the workload, notes its peak RSS,
+then builds that side, upserts, optimises, runs the single, batched and filtered searches and
+the ``get``, and notes the peak again (both in MiB, and the difference: what the side added to
+the process's peak; Milvus Lite's engine runs in the process).  The peak is Linux's ``VmHWM``,
+not ``ru_maxrss``, which a child inherits from the process that started it (:func:`_maxrss_mib`).
+``--rss`` alone runs only these and merges them into the results file.  Writes ``--out`` (default
+``benchmarks/results-overhead.json``) after each backend, so a stopped run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -240,6 +267,7 @@ class NativeMilvusLite:
 
     def optimize(self) -> None:
         self.client.flush("native")
+        milvus_lite_wait(f"{self.tmp}/m.db", "native")
         while True:
             info = self.client.describe_index("native", "vector")
             if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows") == info.get("total_rows"):
@@ -269,8 +297,21 @@ class NativeMilvusLite:
     def close(self) -> None:
         import shutil
 
+        from milvus_lite.server_manager import server_manager_instance
+
         self.client.close()
+        server_manager_instance.release_server(f"{self.tmp}/m.db")  # as vecstore's close() does
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def milvus_lite_wait(path: str, name: str) -> None:
+    """Wait for Milvus Lite's background compaction and index build on collection ``name`` of the
+    in-process server of ``path`` (``describe_index`` reports ``Finished`` before it is)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    entry = server_manager_instance._servers.get(os.path.abspath(path))
+    if entry is not None:
+        entry[1].get_collection(name)._wait_for_bg()
 
 
 # -- vecstore side --------------------------------------------------------------------------------
@@ -320,53 +361,201 @@ BACKENDS: dict[str, tuple[Callable[[], Any], Callable[[], Vecstore]]] = {
 }
 
 
+#: Filtered queries per round where all 200 would take minutes (see the module docstring).
+FILTERED_EVERY = {"milvus-lite": 10}
+
+
 def _ids(hits: list[Any]) -> list[str]:
     return [h[0] if isinstance(h, tuple) else h.id for h in hits]
 
 
-def one_round(name: str, w: dict[str, Any], native_first: bool) -> dict[str, Any]:
+def _close(side: Any) -> None:
+    if hasattr(side, "close"):
+        side.close()
+
+
+def _filtered_queries(name: str, w: dict[str, Any], count: int | None) -> np.ndarray:
+    queries = w["queries"]
+    if count is not None:
+        return queries[np.linspace(0, len(queries) - 1, min(count, len(queries))).astype(int)]
+    return queries[::FILTERED_EVERY.get(name, 1)]
+
+
+def upsert_round(name: str, w: dict[str, Any], native_first: bool, keep: bool) -> tuple[dict[str, float], Any]:
+    """Time the upsert into a fresh pair of collections; returns the times and the pair (or ``None``)."""
     make_native, make_vs = BACKENDS[name]
     sides = {"native": make_native(), "vecstore": make_vs()}
-    order = ["native", "vecstore"] if native_first else ["vecstore", "native"]
-    out: dict[str, dict[str, float]] = {s: {} for s in sides}
-    for side in order:
+    out: dict[str, float] = {}
+    for side in (["native", "vecstore"] if native_first else ["vecstore", "native"]):
         started = time.perf_counter()
         sides[side].upsert(w)
-        out[side]["upsert_s"] = time.perf_counter() - started
-        if hasattr(sides[side], "optimize"):
-            sides[side].optimize()  # untimed: both sides search a finished index
+        out[side] = time.perf_counter() - started
+    if keep:
+        return out, sides
+    for side in sides.values():
+        _close(side)
+    return out, None
+
+
+def _alternating(sides: dict[str, Any], order: list[str], queries: np.ndarray,
+                 flt: dict[str, Any] | None) -> tuple[dict[str, list[float]], dict[str, list[list[str]]]]:
+    """Each query on both sides, which side goes first alternating query by query."""
     lat: dict[str, list[float]] = {s: [] for s in sides}
     found: dict[str, list[list[str]]] = {s: [] for s in sides}
-    for qi, q in enumerate(w["queries"]):  # query by query, alternating which side goes first
+    for qi, q in enumerate(queries):
         for side in (order if qi % 2 == 0 else order[::-1]):
             started = time.perf_counter()
-            hits = sides[side].search(q)
+            hits = sides[side].search(q) if flt is None else sides[side].search(q, flt)
             lat[side].append(time.perf_counter() - started)
             found[side].append(_ids(hits))
+    return lat, found
+
+
+def query_round(sides: dict[str, Any], w: dict[str, Any], filtered: np.ndarray, native_first: bool) -> dict[str, Any]:
+    order = ["native", "vecstore"] if native_first else ["vecstore", "native"]
+    out: dict[str, dict[str, float]] = {s: {} for s in sides}
+    lat, found = _alternating(sides, order, w["queries"], None)
+    flat, _ = _alternating(sides, order, filtered, {"cat": 3})
     for side in order:
         out[side]["single_p50_ms"] = statistics.median(lat[side]) * 1000
+        out[side]["filtered_qps"] = len(filtered) / sum(flat[side])
         started = time.perf_counter()
         sides[side].search_batch(w["queries"])
         out[side]["batch_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        for q in w["queries"]:
-            sides[side].search(q, {"cat": 3})
-        out[side]["filtered_qps"] = len(w["queries"]) / (time.perf_counter() - started)
-        started = time.perf_counter()
         sides[side].get(w["get_ids"])
         out[side]["get_1000_ms"] = (time.perf_counter() - started) * 1000
     agree = np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(found["native"], found["vecstore"])])
-    for side in sides.values():
-        if hasattr(side, "close"):
-            side.close()
     return {**out, "agreement": float(agree)}
+
+
+def measure(name: str, w: dict[str, Any], rounds: int, filtered_count: int | None) -> dict[str, Any]:
+    upserts, sides = [], None
+    for r in range(rounds):
+        times, pair = upsert_round(name, w, native_first=r % 2 == 0, keep=r == 0)
+        upserts.append(times)
+        sides = sides or pair
+        print(f"  {name} upsert round {r + 1}/{rounds}: native {times['native']:.3g} s, "
+              f"vecstore {times['vecstore']:.3g} s", flush=True)
+    assert sides is not None
+    for side in sides.values():  # untimed, one side after the other: both search a finished index
+        if hasattr(side, "optimize"):
+            side.optimize()
+    filtered = _filtered_queries(name, w, filtered_count)
+    per_round = []
+    try:
+        for r in range(rounds):
+            per_round.append(query_round(sides, w, filtered, native_first=r % 2 == 0))
+            print(f"  {name} query round {r + 1}/{rounds} done", flush=True)
+    finally:
+        for side in sides.values():
+            _close(side)
+    med = {side: {"upsert_s": statistics.median(u[side] for u in upserts),
+                  **{key: statistics.median(r[side][key] for r in per_round) for key in per_round[0][side]}}
+           for side in ("native", "vecstore")}
+    ratio = {key: med["vecstore"][key] / med["native"][key] for key in med["native"]}
+    return {**med, "ratio_vecstore_over_native": ratio,
+            "agreement": statistics.median(r["agreement"] for r in per_round),
+            "upsert_rounds": rounds, "query_rounds": rounds, "filtered_queries": len(filtered),
+            "per_round": {"upsert": upserts, "query": per_round}}
+
+
+# -- peak RSS, one fresh process per backend and side -----------------------------------------------
+
+
+def _maxrss_mib() -> float:
+    """This process's peak RSS in MiB: ``VmHWM`` of ``/proc/self/status`` where there is one.
+
+    Not ``ru_maxrss``: Linux carries the peak of the memory image an ``exec`` replaced into the
+    new program's ``ru_maxrss``, and ``subprocess`` starts the child from a copy of this
+    (large) process, so a child's ``ru_maxrss`` starts at the parent's peak (1,094 MiB after
+    the Milvus Lite timings) and hides anything below it.  ``VmHWM`` belongs to the new image."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child_rss(name: str, side_name: str, filtered_count: int | None) -> None:
+    """The ``--child-rss`` process: one side's whole workload, peak RSS before and after (MiB)."""
+    w = workload()
+    before = _maxrss_mib()
+    make_native, make_vs = BACKENDS[name]
+    side = make_native() if side_name == "native" else make_vs()
+    side.upsert(w)
+    if hasattr(side, "optimize"):
+        side.optimize()
+    for q in w["queries"]:
+        side.search(q)
+    side.search_batch(w["queries"])
+    for q in _filtered_queries(name, w, filtered_count):
+        side.search(q, {"cat": 3})
+    side.get(w["get_ids"])
+    after = _maxrss_mib()
+    _close(side)
+    print(json.dumps({"backend": name, "side": side_name, "peak_rss_before_mib": before, "peak_rss_after_mib": after}))
+
+
+def measure_rss(name: str, filtered_count: int | None) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    out: dict[str, Any] = {}
+    for side in ("native", "vecstore"):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child-rss", name, side]
+        if filtered_count is not None:
+            cmd += ["--filtered-queries", str(filtered_count)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            out[side] = {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
+            continue
+        got = json.loads(lines[-1])
+        before, after = got["peak_rss_before_mib"], got["peak_rss_after_mib"]
+        out[side] = {"before_mib": round(before, 1), "peak_mib": round(after, 1), "added_mib": round(after - before, 1)}
+    if all("added_mib" in out[s] for s in ("native", "vecstore")):
+        out["vecstore_minus_native_mib"] = round(out["vecstore"]["added_mib"] - out["native"]["added_mib"], 1)
+    return out
+
+
+def _write(path: Path, results: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--out", type=Path, default=OUT, help="results JSON (written after each backend)")
+    parser.add_argument("--filtered-queries", type=int, default=None,
+                        help="filtered queries per round on every backend (default: all 200, Milvus Lite 20)")
+    rss = parser.add_mutually_exclusive_group()
+    rss.add_argument("--rss", action="store_true", help="only measure peak RSS (merged into --out)")
+    rss.add_argument("--no-rss", action="store_true", help="skip the peak-RSS processes")
+    parser.add_argument("--child-rss", nargs=2, metavar=("BACKEND", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_rss:
+        child_rss(args.child_rss[0], args.child_rss[1], args.filtered_queries)
+        return
+    names = args.backends.split(",")
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+    if args.rss:
+        merged = json.loads(args.out.read_text()) if args.out.exists() else {"backends": {}}
+        for name in names:
+            merged["backends"].setdefault(name, {})["peak_rss"] = rss_result = measure_rss(name, args.filtered_queries)
+            print(f"{name} peak RSS: {json.dumps(rss_result)}", flush=True)
+            _write(args.out, merged)
+        return
     import faiss
 
     w = workload()
@@ -376,17 +565,17 @@ def main() -> None:
         "workload": {"n": N, "dim": DIM, "queries": Q, "k": K, "batch": BATCH, "rounds": args.rounds},
         "backends": {},
     }
-    for name in args.backends.split(","):
-        rounds = [one_round(name, w, native_first=r % 2 == 0) for r in range(args.rounds)]
-        med = {side: {key: statistics.median(r[side][key] for r in rounds) for key in rounds[0][side]}
-               for side in ("native", "vecstore")}
-        ratio = {key: (med["vecstore"][key] / med["native"][key] if key != "filtered_qps"
-                       else med["vecstore"][key] / med["native"][key]) for key in med["native"]}
-        results["backends"][name] = {**med, "ratio_vecstore_over_native": ratio,
-                                     "agreement": statistics.median(r["agreement"] for r in rounds)}
+    for name in names:
+        res = results["backends"][name] = measure(name, w, args.rounds, args.filtered_queries)
+        med, ratio = res, res["ratio_vecstore_over_native"]
         print(f"{name}: " + ", ".join(f"{k} {med['native'][k]:.3g} vs {med['vecstore'][k]:.3g} ({ratio[k]:.2f})"
-                                      for k in med["native"]) + f"; agreement {results['backends'][name]['agreement']:.3f}")
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
+                                      for k in med["native"]) + f"; agreement {res['agreement']:.3f}", flush=True)
+        _write(args.out, results)
+    if not args.no_rss:
+        for name in names:
+            results["backends"][name]["peak_rss"] = rss_result = measure_rss(name, args.filtered_queries)
+            print(f"{name} peak RSS: {json.dumps(rss_result)}", flush=True)
+            _write(args.out, results)
 
 
 if __name__ == "__main__":

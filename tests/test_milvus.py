@@ -56,7 +56,7 @@ def test_string_values_stay_one_literal(value):
     from milvus_lite.search.filter.tokens import TokenKind, tokenize
 
     expr = compile_expr(parse({"lang": value}))
-    assert expr == f'(vs_types["lang"] == "s" and metadata["lang"] == {literal(value)})'
+    assert expr == f'(metadata["lang"] == {literal(value)} and vs_types["lang"] == "s")'
     string, end = tokenize(literal(value))
     assert string.kind == TokenKind.STRING and string.value == value and end.kind == TokenKind.EOF
 

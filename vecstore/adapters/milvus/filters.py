@@ -19,10 +19,16 @@ complements that match missing keys (Milvus's ``!=`` and ``not`` are false on
 a missing key).  So each record carries ``vs_types``, a JSON object of type
 tags per metadata key (``"s"``, ``"n"``, ``"b"``), and:
 
-* ``k == v`` → ``(vs_types[k] == "<tag of v>" and metadata[k] == v)``;
+* ``k == v`` → ``(metadata[k] == v and vs_types[k] == "<tag of v>")``;
 * ``k in [a, b]`` → the ``or`` of those equalities (Milvus allows ``in`` only on fields);
-* ranges → ``(vs_types[k] == "n" and metadata[k] > v)``;
+* ranges → ``(metadata[k] > v and vs_types[k] == "n")``;
 * a complement (``$ne``, ``$nin``, negated range) → ``(not exists vs_types[k] or not (C))``.
+
+The value test comes first: Milvus Lite evaluates a JSON-path filter row by row and stops an
+``and`` at its first false operand, so the type tags are decoded only for the rows whose value
+matches (on 20,000 rows, ``{cat: 3}``: 0.79 s a query with the tag first, 0.73 s value first,
+the same as ``metadata["cat"] == 3`` alone).  The two operands commute, so the order changes
+no result.
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ def _complement(field: str, condition: str) -> str:
 
 
 def _equals(field: str, value: Any) -> str:
-    return f"({_path('vs_types', field)} == {literal(type_tag(value))} and {_path('metadata', field)} == {literal(value)})"
+    return f"({_path('metadata', field)} == {literal(value)} and {_path('vs_types', field)} == {literal(type_tag(value))})"
 
 
 def _positive(node: Cmp) -> str:
@@ -89,8 +95,8 @@ def _positive(node: Cmp) -> str:
         return _equals(node.field, node.value)
     if node.op == "$in":
         return "(" + " or ".join(_equals(node.field, v) for v in node.value) + ")"
-    return (f"({_path('vs_types', node.field)} == \"n\" and "
-            f"{_path('metadata', node.field)} {_OPS[node.op]} {literal(node.value)})")
+    return (f"({_path('metadata', node.field)} {_OPS[node.op]} {literal(node.value)} and "
+            f"{_path('vs_types', node.field)} == \"n\")")
 
 
 def ids_expr(ids: list[str]) -> str:
