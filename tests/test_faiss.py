@@ -66,3 +66,33 @@ def test_repeated_filter_sees_every_write_in_between(index: str) -> None:
         col.upsert(ids=["new"], vectors=[target], metadata=[{"cat": 3}])
         assert col.search(target, k=1, filter={"cat": 3})[0].id == "new"
         assert col.search(target, k=1, filter={"cat": 3.0})[0].id == "new"  # 3.0 == 3: a number either way
+
+
+def test_single_query_runs_on_one_openmp_thread_and_restores_the_setting():
+    """A single query's Faiss search runs on one OpenMP thread (no parallel region for one
+    vector), then the thread's setting is back; batch searches keep theirs; answers equal."""
+    import faiss
+
+    store = vecstore.connect("faiss://")
+    col = store.collection("t", dim=8, metric="cosine")
+    rng = np.random.default_rng(0)
+    col.upsert(ids=[f"i{j}" for j in range(300)], vectors=rng.normal(size=(300, 8)).astype(np.float32))
+    queries = rng.normal(size=(5, 8)).astype(np.float32)
+    seen = []
+    real_search = col._s.index.search
+
+    def spy(*args, **kwargs):
+        seen.append(faiss.omp_get_max_threads())
+        return real_search(*args, **kwargs)
+
+    col._s.index.search = spy
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        singles = [col.search(q, k=5) for q in queries]
+        batch = col.search_batch(queries, k=5)
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
+    assert seen == [1] * 5 + [2]
+    assert [[h.id for h in hits] for hits in singles] == [[h.id for h in hits] for hits in batch]
