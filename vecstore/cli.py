@@ -382,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_copy)
 
     p = sub.add_parser("compare", help="run identical queries on several backends and report quality and speed")
-    p.add_argument("dataset", nargs="?", help="a BEIR directory, or documents with --queries")
+    p.add_argument("dataset", nargs="?", help="a BEIR directory, documents with --queries, or a generated"
+                   " workload: 'synthetic:clustered?n=100000&dim=384&queries=200'")
     p.add_argument("--backend", action="append", metavar="[LABEL=]URL",
                    help="e.g. faiss:// or hnsw=faiss://?index=hnsw&m=32 (repeatable)")
     p.add_argument("--config", help="a TOML or YAML file with the whole comparison")

@@ -110,6 +110,7 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
                 "|---|---|---:|---:|---:|---:|"]
         out += [f"| {label} | {s['param']} | {s['value']} | {s[f'recall@{k}']:.3f} | {s['qps']:.0f} | {s['p50_ms']:.2f} |"
                 for label, s in sweeps]
+    out += filter_lines(results)
     out += mode_lines(results)
     out += embedder_lines(results)
     out += ["", f"Environment: {env['platform']}, {env['cpu_count']} CPUs, Python {env['python']}, {env['date']}.",
@@ -117,6 +118,22 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
     for p in plots or []:
         out += ["", f"![{Path(p).stem}]({Path(p).name})"]
     return "\n".join(out) + "\n"
+
+
+def filter_lines(results: dict[str, Any]) -> list[str]:
+    """Filtered search at each selectivity (only where more than one filter was measured)."""
+    filters = results["dataset"].get("filters") or {}
+    if len(filters) < 2:
+        return []
+    k = results["config"]["k"]
+    out = ["", "Filtered search by selectivity:", "",
+           f"| backend | filter | matches | p50 ms | p99 ms | QPS | recall@{k} | short results |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for b in results["backends"]:
+        for label, f in (b.get("filters") or {}).items() if b["status"] == "ok" else ():
+            out.append(f"| {b['label']} | {label} `{json.dumps(f['filter'])}` | {f['matches']:,} | {f['p50_ms']:.2f} |"
+                       f" {f['p99_ms']:.2f} | {f['qps']:.0f} | {f[f'recall@{k}']:.3f} | {f['short_results']} |")
+    return out
 
 
 def mode_lines(results: dict[str, Any]) -> list[str]:

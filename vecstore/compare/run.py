@@ -10,6 +10,7 @@ as failed with its error; the others still run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import importlib.metadata
@@ -34,7 +35,7 @@ from ..pipeline.ingest import Ingestor, IngestReport
 from ..pipeline.loaders import BeirDataset, Document, is_beir, load, load_jsonl, load_qrels
 from ..registry import connect
 from ..store import Collection
-from . import metrics
+from . import metrics, synthetic
 from .config import BackendSpec, CompareConfig
 
 SCHEMA_VERSION = 1
@@ -64,6 +65,8 @@ class Dataset:
         self.docs = docs
         self.queries = queries
         self.qrels = qrels
+        self.ids = [d.id for d in docs]
+        self.texts: list[str] | None = [d.text for d in docs]
 
 
 def load_dataset(config: CompareConfig) -> Dataset:
@@ -152,13 +155,18 @@ def measure_backend(
     doc_vectors: np.ndarray,
     metadata: list[dict[str, Any]],
     query_vectors: np.ndarray,
-    exact: dict[str, Any],
-    flt: dict[str, Any] | None,
+    exact: list[list[str]],
+    filters: dict[str, dict[str, Any]],
     log: Callable[[str], None],
 ) -> dict[str, Any]:
+    """Ingest, optimize and query one backend.  ``filters``: label → ``{"filter", "ids"
+    (exact filtered top-k), "count"}``; the first is also reported as ``"filtered"``.
+    ``rss`` holds this process's peak resident set before and after: the backend's own
+    peak where it is the only one measured in the process (``ru_maxrss`` never falls)."""
     out: dict[str, Any] = {"label": spec.label, "url": spec.url, "index": spec.index, "options": spec.options,
                            "search_params": spec.search_params, "status": "ok"}
-    k, n = config.k, len(data.docs)
+    k, n = config.k, len(data.ids)
+    rss_before = _peak_rss()
     with connect(spec.url, **spec.connect_options) as store:
         if store.has_collection(config.collection):
             store.drop_collection(config.collection)
@@ -168,8 +176,7 @@ def measure_backend(
         col = store.collection(config.collection, dim=doc_vectors.shape[1], metric="cosine", index=spec.index,
                                lexical=lexical, **spec.options)
         log(f"{spec.label}: ingesting {n} vectors")
-        col.upsert(ids=[d.id for d in data.docs], vectors=doc_vectors, texts=[d.text for d in data.docs],
-                   metadata=metadata)
+        col.upsert(ids=data.ids, vectors=doc_vectors, texts=data.texts, metadata=metadata)
         upserted = time.perf_counter()
         col.optimize()
         done = time.perf_counter()
@@ -178,8 +185,9 @@ def measure_backend(
         qids = list(data.queries)
         params = dict(spec.search_params)
 
-        log(f"{spec.label}: quality pass (k={config.quality_k})")
-        deep = col.search_batch(query_vectors, k=config.quality_k, **params)
+        deep_k = config.quality_k if data.qrels else max(k, 10)
+        log(f"{spec.label}: quality pass (k={deep_k})")
+        deep = col.search_batch(query_vectors, k=deep_k, **params)
         run = {qid: {h.id: h.score for h in hits} for qid, hits in zip(qids, deep)}
         if data.qrels:
             out["quality"] = {
@@ -204,20 +212,24 @@ def measure_backend(
         out["latency"] = {**metrics.latency_summary(latencies), "qps": len(latencies) / wall}
         out["latencies_ms"] = [round(x * 1000, 4) for x in latencies]
         out["topk"] = first
-        out[f"recall@{k}"] = metrics.recall_vs_exact(first, exact["ids"], k)
+        out[f"recall@{k}"] = metrics.recall_vs_exact(first, exact, k)
 
         log(f"{spec.label}: {len(qids)} queries on {config.concurrency} threads")
         lat_c, wall_c = _concurrent(search, np.concatenate([query_vectors] * config.repeat), config.concurrency)
         out["concurrent"] = {"threads": config.concurrency, **metrics.latency_summary(lat_c), "qps": len(lat_c) / wall_c}
 
-        if flt is not None:
-            fsearch = _searcher(col, k, params, flt)
+        out["filters"] = {}
+        for label, f in filters.items():
+            fsearch = _searcher(col, k, params, f["filter"])
             for q in query_vectors[: config.warmup]:
                 fsearch(q)
+            log(f"{spec.label}: {len(qids)} queries filtered {json.dumps(f['filter'])} ({label})")
             fresults, flat, fwall = _timed(fsearch, query_vectors)
-            out["filtered"] = {"filter": flt, **metrics.latency_summary(flat), "qps": len(flat) / fwall,
-                               f"recall@{k}": metrics.recall_vs_exact(fresults, exact["filtered_ids"], k),
-                               "short_results": sum(1 for r in fresults if len(r) < min(k, exact["filtered_count"]))}
+            out["filters"][label] = {"filter": f["filter"], "matches": f["count"], **metrics.latency_summary(flat),
+                                     "qps": len(flat) / fwall, f"recall@{k}": metrics.recall_vs_exact(fresults, f["ids"], k),
+                                     "short_results": sum(1 for r in fresults if len(r) < min(k, f["count"]))}
+        if out["filters"]:
+            out["filtered"] = next(iter(out["filters"].values()))
 
         out["modes"] = {mode: measure_mode(col, mode, config, data, query_vectors, params, log)
                         for mode in config.modes if mode != "dense"}
@@ -233,13 +245,32 @@ def measure_backend(
                 for q in query_vectors[: config.warmup]:
                     s(q)
                 res, lat, w = _timed(s, query_vectors)
-                sweeps.append({"param": param, "value": value, f"recall@{k}": metrics.recall_vs_exact(res, exact["ids"], k),
+                sweeps.append({"param": param, "value": value, f"recall@{k}": metrics.recall_vs_exact(res, exact, k),
                                "qps": len(lat) / w, **metrics.latency_summary(lat)})
         out["sweep"] = sweeps
         store_size = _disk_size(spec.url)
+        out["rss"] = {"peak_before_bytes": rss_before, "peak_after_bytes": _peak_rss()}
         store.drop_collection(config.collection)
     out["disk_bytes"] = store_size
     return out
+
+
+def _peak_rss() -> int | None:
+    """This process's peak resident set in bytes (None where the OS does not say): Linux's
+    ``VmHWM``, which starts afresh at exec (``ru_maxrss`` keeps the parent's high-water mark)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if platform.system() == "Darwin" else peak * 1024)
 
 
 def measure_mode(col: Collection, mode: str, config: CompareConfig, data: Dataset, query_vectors: np.ndarray,
@@ -293,6 +324,59 @@ def mode_overlap(backends: list[dict[str, Any]], mode: str, k: int) -> dict[str,
 def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: EmbeddingCache | None | bool = True,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the comparison and return the results document (see :data:`SCHEMA_VERSION`)."""
+    if synthetic.parse(config.dataset) is not None:
+        prepared = _prepare_synthetic(config, log)
+        embedder = None
+    else:
+        prepared = _prepare_embedded(config, embedder, cache, log)
+        embedder = prepared.pop("embedder")
+    data, doc_vectors, query_vectors = prepared["data"], prepared["docs"], prepared["queries"]
+    metadata, exact, filters = prepared["metadata"], prepared["exact"], prepared["filters"]
+    first = next(iter(filters.values()), None)
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "environment": environment(),
+        "config": {**{k: v for k, v in config.__dict__.items() if k != "backends"},
+                   "backends": [b.__dict__ for b in config.backends]},
+        "dataset": {"path": str(config.dataset), "documents": len(data.ids), "queries": len(data.queries),
+                    "judged_queries": len(data.qrels), "filter": first and first["filter"],
+                    "filter_matches": first["count"] if first else 0, "synthetic_filter": prepared["synthetic_filter"],
+                    "filters": {label: {"filter": f["filter"], "matches": f["count"]} for label, f in filters.items()},
+                    **prepared.get("dataset", {})},
+        "embedding": prepared["embedding"],
+        "reference": {"name": "exact (numpy)"},
+        "backends": [],
+    }
+    if data.qrels:
+        exact_run = {qid: {data.ids[j]: float(s) for j, s in zip(idx, sc)}
+                     for qid, (idx, sc) in zip(data.queries, prepared["deep"])}
+        results["reference"]["quality"] = {
+            "ndcg@10": metrics.ndcg_at_k(exact_run, data.qrels, 10),
+            "mrr@10": metrics.mrr_at_k(exact_run, data.qrels, 10),
+            "recall@100": metrics.recall_at_k(exact_run, data.qrels, 100),
+        }
+    for spec in config.backends:
+        try:
+            results["backends"].append(
+                measure_backend(spec, config, data, doc_vectors, metadata, query_vectors, exact, filters, log))
+        except Exception as exc:  # one backend failing must not stop the others
+            log(f"{spec.label}: FAILED: {type(exc).__name__}: {exc}")
+            results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
+                                        "error": f"{type(exc).__name__}: {exc}",
+                                        "traceback": traceback.format_exc(limit=5)})
+    if config.embedders and embedder is not None:
+        results["embedders"], results["embedder_overlap"] = compare_embedders(
+            config, data, embedder, doc_vectors, query_vectors, log)
+    ok = [b for b in results["backends"] if b["status"] == "ok"]
+    results["overlap"] = {a["label"]: {b["label"]: metrics.overlap(a["topk"], b["topk"], config.k) for b in ok} for a in ok}
+    results["mode_overlap"] = {mode: mode_overlap(results["backends"], mode, config.k)
+                               for mode in config.modes if mode != "dense"}
+    return results
+
+
+def _prepare_embedded(config: CompareConfig, embedder: Embedder | None, cache: EmbeddingCache | None | bool,
+                      log: Callable[[str], None]) -> dict[str, Any]:
+    """A BEIR or documents-and-queries dataset, embedded once (through the cache)."""
     data = load_dataset(config)
     if not data.queries:
         from ..errors import ConfigError
@@ -322,45 +406,42 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
                 for d in data.docs]
     flt = {field: value} if field else None
     exact = _exact(config.k, doc_vectors, query_vectors, data.docs, metadata, flt)
-    exact_run = {qid: {data.docs[j].id: float(s) for j, s in zip(idx, sc)}
-                 for qid, (idx, sc) in zip(data.queries, exact.pop("deep"))}
-    results: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "environment": environment(),
-        "config": {**{k: v for k, v in config.__dict__.items() if k != "backends"},
-                   "backends": [b.__dict__ for b in config.backends]},
-        "dataset": {"path": str(config.dataset), "documents": len(data.docs), "queries": len(data.queries),
-                    "judged_queries": len(data.qrels), "filter": flt,
-                    "filter_matches": exact["filtered_count"], "synthetic_filter": field == "bucket"},
-        "embedding": {"model": embedder.name, "dim": int(doc_vectors.shape[1]), "documents_seconds": embed_docs_s,
-                      "documents_embedded": report.embedded, "documents_from_cache": report.cache_hits,
-                      "queries_seconds": embed_queries_s},
-        "reference": {"name": "exact (numpy)"},
-        "backends": [],
-    }
-    if data.qrels:
-        results["reference"]["quality"] = {
-            "ndcg@10": metrics.ndcg_at_k(exact_run, data.qrels, 10),
-            "mrr@10": metrics.mrr_at_k(exact_run, data.qrels, 10),
-            "recall@100": metrics.recall_at_k(exact_run, data.qrels, 100),
-        }
-    for spec in config.backends:
-        try:
-            results["backends"].append(
-                measure_backend(spec, config, data, doc_vectors, metadata, query_vectors, exact, flt, log))
-        except Exception as exc:  # one backend failing must not stop the others
-            log(f"{spec.label}: FAILED: {type(exc).__name__}: {exc}")
-            results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
-                                        "error": f"{type(exc).__name__}: {exc}",
-                                        "traceback": traceback.format_exc(limit=5)})
-    if config.embedders:
-        results["embedders"], results["embedder_overlap"] = compare_embedders(
-            config, data, embedder, doc_vectors, query_vectors, log)
-    ok = [b for b in results["backends"] if b["status"] == "ok"]
-    results["overlap"] = {a["label"]: {b["label"]: metrics.overlap(a["topk"], b["topk"], config.k) for b in ok} for a in ok}
-    results["mode_overlap"] = {mode: mode_overlap(results["backends"], mode, config.k)
-                               for mode in config.modes if mode != "dense"}
-    return results
+    filters = {} if flt is None else {"": {"filter": flt, "ids": exact["filtered_ids"], "count": exact["filtered_count"]}}
+    return {"data": data, "docs": doc_vectors, "queries": query_vectors, "metadata": metadata, "exact": exact["ids"],
+            "deep": exact["deep"], "filters": filters, "synthetic_filter": field == "bucket", "embedder": embedder,
+            "embedding": {"model": embedder.name, "dim": int(doc_vectors.shape[1]), "documents_seconds": embed_docs_s,
+                          "documents_embedded": report.embedded, "documents_from_cache": report.cache_hits,
+                          "queries_seconds": embed_queries_s}}
+
+
+def _prepare_synthetic(config: CompareConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """A generated clustered workload (:mod:`.synthetic`): no model, no judgments, exact
+    ground truth cached, filters at 1 % and 50 % selectivity."""
+    from ..pipeline.cache import default_cache_dir
+
+    spec = synthetic.parse(config.dataset)
+    assert spec is not None
+    log(f"generating {spec.n:,} clustered vectors (dim {spec.dim}) and {spec.queries} queries")
+    start = time.perf_counter()
+    doc_vectors, query_vectors = spec.vectors()
+    generated = time.perf_counter()
+    log("exact ground truth (cached after the first run)")
+    truth = synthetic.ground_truth(spec, doc_vectors, query_vectors, config.k, default_cache_dir())
+    data = Dataset([], {f"q{i}": "" for i in range(spec.queries)}, {})
+    data.ids, data.texts = spec.ids(), None
+
+    def named(rows: np.ndarray) -> list[list[str]]:
+        return [[data.ids[j] for j in row] for row in rows]
+
+    filters = {} if config.filter_field == "" else {
+        label: {"filter": flt, "ids": named(truth[label]), "count": int(spec.mask(flt).sum())}
+        for label, flt in synthetic.FILTERS.items()}
+    return {"data": data, "docs": doc_vectors, "queries": query_vectors, "metadata": spec.metadata(),
+            "exact": named(truth["all"]), "filters": filters, "synthetic_filter": True,
+            "dataset": {"synthetic": dataclasses.asdict(spec), "generate_seconds": generated - start,
+                        "ground_truth_seconds": time.perf_counter() - generated},
+            "embedding": {"model": "none (synthetic vectors)", "dim": spec.dim, "documents_seconds": 0.0,
+                          "documents_embedded": 0, "documents_from_cache": 0, "queries_seconds": 0.0}}
 
 
 def _embed_in_batches(ingestor: Ingestor, texts: list[str], report: IngestReport, batch: int = 512) -> np.ndarray:
