@@ -1,6 +1,6 @@
 """vecstore against hand-written native code, in one process, interleaved: what the layer costs.
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 5] [--backends faiss-flat,faiss-hnsw,chroma]
+    .venv/bin/python benchmarks/overhead.py [--rounds 5] [--backends faiss-flat,faiss-hnsw,faiss-ivf,chroma,...]
         [--out benchmarks/results-overhead.json] [--rss | --no-rss] [--filtered-queries N]
 
 Workload (issue "Performance"): 20,000 random unit vectors, dim 384, cosine, metadata
@@ -12,8 +12,16 @@ text and metadata — so the native side is what an application would write with
   ef_construction 200, ef_search 64), vectors L2-normalised by ``faiss.normalize_L2``, ids,
   texts and metadata in Python lists; filtered search through ``IDSelectorBatch`` of the labels
   whose ``cat`` matches (a numpy comparison per query).
+* **faiss-ivf**: ``IndexIVFFlat`` (nlist 100, nprobe 8, a hash-table direct map for ``get``)
+  trained on the first 4,000 vectors, as vecstore's ``ivf`` collection with ``nlist=100`` trains
+  itself once it holds 39 × 100; filtered search through ``SearchParametersIVF(sel=...)``.
 * **chroma**: chromadb's in-process client (``EphemeralClient``), an HNSW collection (cosine,
   m 16, ef_construction 100, ef_search 100), ``query(include=documents, metadatas, distances)``.
+* **chroma-server**: the same calls through ``chromadb.HttpClient`` to one real ``chroma run``
+  (started here, on a free loopback port) that both sides share.
+* **qdrant-local**: qdrant-client's local mode in memory (its Python engine, exact search),
+  ``PointStruct`` batches with payload ``{id, text, cat, year}``, ``query_points`` with a
+  ``MatchValue`` filter, ``query_batch_points``, ``retrieve(with_vectors=True)``.
 * **qdrant-edge**: a ``qdrant_edge.EdgeShard`` in a temporary directory (cosine, HNSW m 16,
   ef_construct 100), points with UUIDv5 ids and payload ``{id, text, cat, year}``, ``optimize()``
   after the load on both sides (untimed), ``query`` with ``with_payload``, filter
@@ -36,8 +44,8 @@ alternating between rounds; only the first round's pair is kept.  **Query rounds
 optimised (untimed; the index finished on both sides) and each of ``--rounds`` rounds runs every
 query operation on both sides: single-query latency (p50 over the 200 queries, one by one,
 alternating native and vecstore query by query), filtered search ``{cat: 3}`` (queries/s, the
-same query-by-query alternation), one batched search of the 200 and ``get`` of 1,000 ids (one
-call each, the order of the sides alternating between rounds).  Medians over rounds.
+same query-by-query alternation), the batched search of the 200 and the ``get`` of 1,000 ids
+(``REPEATS`` = 5 calls per side and round, alternating, the median taken).  Medians over rounds.
 Agreement: the share of vecstore's top-10 ids that native returned.  Threads: the libraries'
 defaults (recorded).
 
@@ -78,6 +86,9 @@ import vecstore
 
 OUT = Path(__file__).resolve().parent / "results-overhead.json"
 N, DIM, Q, K, BATCH = 20_000, 384, 200, 10, 1_000
+NLIST, NPROBE, IVF_TRAIN = 100, 8, 4_000  # vecstore trains an nlist=100 collection at 39 × 100 records
+#: times the batched search and the get run on each side per query round (median taken)
+REPEATS = 5
 
 
 def workload(seed: int = 0) -> dict[str, Any]:
@@ -96,7 +107,7 @@ def workload(seed: int = 0) -> dict[str, Any]:
 
 
 class NativeFaiss:
-    def __init__(self, hnsw: bool) -> None:
+    def __init__(self, hnsw: bool, ivf: bool = False) -> None:
         import faiss
 
         self.faiss = faiss
@@ -105,6 +116,11 @@ class NativeFaiss:
             base.hnsw.efConstruction = 200
         self.index = faiss.IndexIDMap2(base)
         self.params = faiss.SearchParametersHNSW(efSearch=64) if hnsw else None
+        self.ivf = ivf
+        if ivf:  # trained on the first IVF_TRAIN vectors, as vecstore's nlist=100 collection is
+            self.index = faiss.index_factory(DIM, f"IVF{NLIST},Flat", faiss.METRIC_INNER_PRODUCT)
+            faiss.extract_index_ivf(self.index).set_direct_map_type(faiss.DirectMap.Hashtable)  # for get
+            self.params = faiss.SearchParametersIVF(nprobe=NPROBE)
         self.hnsw = hnsw
         self.ids: list[str] = []
         self.texts: list[str] = []
@@ -116,13 +132,26 @@ class NativeFaiss:
         for start in range(0, N, BATCH):
             vec = np.array(w["vectors"][start:start + BATCH], dtype=np.float32)
             self.faiss.normalize_L2(vec)
-            labels = np.arange(start, start + len(vec), dtype=np.int64)
-            self.index.add_with_ids(vec, labels)
-            self.ids += w["ids"][start:start + BATCH]
-            self.texts += w["texts"][start:start + BATCH]
-            self.meta += w["meta"][start:start + BATCH]
-            self.label.update(zip(w["ids"][start:start + BATCH], labels.tolist()))
+            if self.ivf and not self.index.is_trained:
+                if start + BATCH < IVF_TRAIN:
+                    pending = getattr(self, "pending", [])
+                    self.pending = [*pending, (start, vec)]
+                    continue
+                held = [*getattr(self, "pending", []), (start, vec)]
+                self.index.train(np.concatenate([v for _, v in held]))
+                for s0, v in held:
+                    self._add(w, s0, v)
+                continue
+            self._add(w, start, vec)
         self.cat = np.array([m["cat"] for m in self.meta])
+
+    def _add(self, w: dict[str, Any], start: int, vec: np.ndarray) -> None:
+        labels = np.arange(start, start + len(vec), dtype=np.int64)
+        self.index.add_with_ids(vec, labels)
+        self.ids += w["ids"][start:start + BATCH]
+        self.texts += w["texts"][start:start + BATCH]
+        self.meta += w["meta"][start:start + BATCH]
+        self.label.update(zip(w["ids"][start:start + BATCH], labels.tolist()))
 
     def _hits(self, labels: np.ndarray, scores: np.ndarray) -> list[tuple[str, float, str, dict[str, Any]]]:
         return [(self.ids[lb], float(sc), self.texts[lb], dict(self.meta[lb])) for lb, sc in zip(labels, scores) if lb >= 0]
@@ -134,6 +163,7 @@ class NativeFaiss:
         if flt is not None:
             sel = self.faiss.IDSelectorBatch(np.flatnonzero(self.cat == flt["cat"]).astype(np.int64))
             params = (self.faiss.SearchParametersHNSW(efSearch=64, sel=sel) if self.hnsw
+                      else self.faiss.SearchParametersIVF(nprobe=NPROBE, sel=sel) if self.ivf
                       else self.faiss.SearchParameters(sel=sel))
         d, lab = self.index.search(q, K, params=params)
         return self._hits(lab[0], d[0])
@@ -184,6 +214,84 @@ class NativeChroma:
     def get(self, ids: list[str]) -> list[Any]:
         res = self.col.get(ids=ids, include=["documents", "metadatas", "embeddings"])
         return list(zip(res["ids"], res["embeddings"], res["documents"], res["metadatas"]))
+
+
+class NativeChromaServer(NativeChroma):
+    """The same calls through ``chromadb.HttpClient`` to the ``chroma run`` server both sides share."""
+
+    def __init__(self) -> None:  # noqa: D107 - no super(): another client
+        import uuid
+
+        import chromadb
+        from chromadb.config import Settings
+
+        host, port = chroma_server().url.rsplit("/", 1)[-1].split(":")
+        self.client = chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
+        self.col = self.client.create_collection(
+            f"native-{uuid.uuid4().hex[:8]}", embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "max_neighbors": 16, "ef_construction": 100, "ef_search": 100}})
+
+
+_SERVER: list[Any] = []
+
+
+def chroma_server() -> Any:
+    """One ``chroma run`` for the whole benchmark (started on first use, stopped at exit)."""
+    if not _SERVER:
+        import atexit
+
+        from vecstore.testing.servers import ChromaServer
+
+        server = ChromaServer().start()
+        atexit.register(server.cleanup)
+        _SERVER.append(server)
+    return _SERVER[0]
+
+
+class NativeQdrantLocal:
+    """qdrant-client's local mode in memory: ``upsert`` of ``PointStruct`` batches (UUIDv5 ids,
+    payload ``{id, text, cat, year}``), ``query_points`` with payload, ``retrieve`` with vectors."""
+
+    def __init__(self) -> None:
+        import uuid
+
+        from qdrant_client import QdrantClient, models
+
+        self.m, self.uuid = models, uuid
+        self.client = QdrantClient(":memory:")
+        self.client.create_collection("native", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+
+    def _pid(self, id_: str) -> str:
+        return str(self.uuid.uuid5(self.uuid.NAMESPACE_URL, id_))
+
+    def upsert(self, w: dict[str, Any]) -> None:
+        for start in range(0, N, BATCH):
+            points = [self.m.PointStruct(id=self._pid(i), vector=v, payload={"id": i, "text": t, **m}) for i, v, t, m in
+                      zip(w["ids"][start:start + BATCH], w["vectors"][start:start + BATCH].tolist(),
+                          w["texts"][start:start + BATCH], w["meta"][start:start + BATCH])]
+            self.client.upsert("native", points)
+
+    @staticmethod
+    def _hit(p: Any) -> tuple[str, float, str, dict[str, Any]]:
+        body = dict(p.payload)
+        return (body.pop("id"), float(p.score), body.pop("text"), body)
+
+    def search(self, q: np.ndarray, flt: dict[str, Any] | None = None) -> list[Any]:
+        m = self.m
+        f = None if flt is None else m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value=flt["cat"]))])
+        res = self.client.query_points("native", query=q.tolist(), limit=K, query_filter=f, with_payload=True)
+        return [self._hit(p) for p in res.points]
+
+    def search_batch(self, qs: np.ndarray) -> list[Any]:
+        requests = [self.m.QueryRequest(query=q, limit=K, with_payload=True) for q in qs.tolist()]
+        return [[self._hit(p) for p in r.points] for r in self.client.query_batch_points("native", requests)]
+
+    def get(self, ids: list[str]) -> list[Any]:
+        points = self.client.retrieve("native", [self._pid(i) for i in ids], with_payload=True, with_vectors=True)
+        return [(p.payload["id"], np.asarray(p.vector, dtype=np.float32), p.payload["text"], p.payload) for p in points]
+
+    def close(self) -> None:
+        self.client.close()
 
 
 class NativeQdrantEdge:
@@ -355,7 +463,12 @@ class Vecstore:
 BACKENDS: dict[str, tuple[Callable[[], Any], Callable[[], Vecstore]]] = {
     "faiss-flat": (lambda: NativeFaiss(hnsw=False), lambda: Vecstore("faiss://", "flat")),
     "faiss-hnsw": (lambda: NativeFaiss(hnsw=True), lambda: Vecstore("faiss://", "hnsw", m=32, ef_construction=200)),
+    "faiss-ivf": (lambda: NativeFaiss(hnsw=False, ivf=True),
+                  lambda: Vecstore("faiss://", "ivf", nlist=NLIST, nprobe=NPROBE)),
     "chroma": (NativeChroma, lambda: Vecstore("chroma://", "hnsw", m=16, ef_construction=100, ef_search=100)),
+    "chroma-server": (NativeChromaServer, lambda: Vecstore(chroma_server().url, "hnsw", m=16, ef_construction=100,
+                                                           ef_search=100)),
+    "qdrant-local": (NativeQdrantLocal, lambda: Vecstore("qdrant://", "flat")),
     "qdrant-edge": (NativeQdrantEdge, lambda: Vecstore("qdrant-edge://{tmp}/e", "hnsw", m=16, ef_construction=100)),
     "milvus-lite": (NativeMilvusLite, lambda: Vecstore("milvus://{tmp}/m.db", "hnsw", m=16, ef_construction=200)),
 }
@@ -416,15 +529,21 @@ def query_round(sides: dict[str, Any], w: dict[str, Any], filtered: np.ndarray, 
     out: dict[str, dict[str, float]] = {s: {} for s in sides}
     lat, found = _alternating(sides, order, w["queries"], None)
     flat, _ = _alternating(sides, order, filtered, {"cat": 3})
+    batch: dict[str, list[float]] = {s: [] for s in sides}
+    get: dict[str, list[float]] = {s: [] for s in sides}
+    for rep in range(REPEATS):  # each a call per side, which side first alternating
+        for side in (order if rep % 2 == 0 else order[::-1]):
+            started = time.perf_counter()
+            sides[side].search_batch(w["queries"])
+            batch[side].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            sides[side].get(w["get_ids"])
+            get[side].append(time.perf_counter() - started)
     for side in order:
         out[side]["single_p50_ms"] = statistics.median(lat[side]) * 1000
         out[side]["filtered_qps"] = len(filtered) / sum(flat[side])
-        started = time.perf_counter()
-        sides[side].search_batch(w["queries"])
-        out[side]["batch_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        sides[side].get(w["get_ids"])
-        out[side]["get_1000_ms"] = (time.perf_counter() - started) * 1000
+        out[side]["batch_s"] = statistics.median(batch[side])
+        out[side]["get_1000_ms"] = statistics.median(get[side]) * 1000
     agree = np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(found["native"], found["vecstore"])])
     return {**out, "agreement": float(agree)}
 
