@@ -296,10 +296,16 @@ class VectorStore(abc.ABC):
                 self._connected = True
 
     def _call(self, op: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Connect if needed, then run a primitive with its errors translated."""
-        self._ensure_connected()
-        with self._guard(op):
+        """Connect if needed, then run a primitive with its errors translated (what
+        :meth:`_guard` does, written out: this runs once per query)."""
+        if not self._connected:
+            self._ensure_connected()
+        try:
             return fn(*args, **kwargs)
+        except VecstoreError:
+            raise
+        except Exception as exc:  # every SDK error becomes a vecstore error
+            raise self._translate_error(exc, op) from exc
 
     @contextlib.contextmanager
     def _guard(self, op: str) -> Iterator[None]:

@@ -77,7 +77,7 @@ def string_problem(value: str) -> str | None:
     return None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # slots: get() and search() build one per result
 class Record:
     """One stored item. ``vector`` is a float32 array once read back."""
 
@@ -99,7 +99,7 @@ class Record:
                    metadata=obj.get("metadata") or {})
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Hit:
     """One search result; ``score`` follows the table above (higher is better)."""
 

@@ -42,13 +42,12 @@ raises :class:`~vecstore.errors.StoreLockedError`.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import faiss as _faiss
@@ -190,10 +189,11 @@ class _State:
             self.remove(labels)
         else:
             assert entry.vectors is not None and entry.texts is not None and entry.metadata is not None
-            replaced = [self.labels[i] for i in entry.ids if i in self.labels]
-            for label in replaced:
-                del self.rows[label]
-            self.remove(replaced)  # may rebuild the graph from self.rows: drop them first
+            if not self.labels.keys().isdisjoint(entry.ids):  # one C-level pass when all ids are new
+                replaced = [label for label in map(self.labels.get, entry.ids) if label is not None]
+                for label in replaced:
+                    del self.rows[label]
+                self.remove(replaced)  # may rebuild the graph from self.rows: drop them first
             new = np.arange(self.next_label, self.next_label + len(entry.ids), dtype=np.int64)
             self.index.add_with_ids(entry.vectors, new)
             self.next_label += len(entry.ids)
@@ -366,22 +366,10 @@ class FaissStore(VectorStore):
                 persist.write_settings(self._dir(settings.name), settings)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One OpenMP thread for this thread's Faiss calls inside: a single query is too little
-    work to share, and a parallel region for it costs more than the search when another
-    thread or process holds a core (flat over 20,000 × 384: p50 3.0 ms on 2 threads, 1.1 ms on
-    one, on this 2-core machine under load).  libgomp keeps the setting per calling thread,
-    so other threads' searches keep theirs."""
-    before = faiss.omp_get_max_threads()
-    if before == 1:
-        yield
-        return
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
+@functools.lru_cache(maxsize=64)
+def _search_parameters(kind: str, value: int) -> Any:
+    """Selector-free search parameters, made once per value and shared: Faiss only reads them."""
+    return faiss.SearchParametersHNSW(efSearch=value) if kind == "hnsw" else faiss.SearchParametersIVF(nprobe=value)
 
 
 class FaissCollection(Collection):
@@ -465,7 +453,8 @@ class FaissCollection(Collection):
                 labels, scores = self._brute(queries, k, allowed)
             else:
                 labels, scores = self._ann(queries, k, allowed, params)
-                short = np.flatnonzero((labels >= 0).sum(axis=1) < min(k, available))
+                # Faiss pads a short answer with -1 at the end: look at the last place that must be filled
+                short = np.flatnonzero(labels[:, min(k, available) - 1] < 0)
                 if len(short):  # the graph answered short: fill those queries exactly
                     labels[short], scores[short] = self._brute(queries[short], k, allowed)
             return [self._hits(lrow, srow, include_vectors) for lrow, srow in zip(labels, scores)]
@@ -473,6 +462,11 @@ class FaissCollection(Collection):
     def _ann(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Faiss's own search.  A single query runs on one OpenMP thread: it is too little work
+        to share, and a parallel region for it costs more than the search when another thread
+        or process holds a core (flat over 20,000 × 384: p50 3.0 ms on 2 threads, 1.1 ms on one,
+        on this 2-core machine under load).  libgomp keeps the setting per calling thread, so
+        other threads' searches keep theirs."""
         s = self._s
         selector: Any = None
         if allowed is not None:
@@ -480,17 +474,23 @@ class FaissCollection(Collection):
         elif s.removed:
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(s.removed, dtype=np.int64)))
         if s.hnsw:
-            ef = int(self._search_option(params, "ef_search", HNSW_DEFAULTS["ef_search"]))
-            search_params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
-            if selector is not None:
-                search_params.sel = selector
+            ef = max(int(self._search_option(params, "ef_search", HNSW_DEFAULTS["ef_search"])), k)
+            search_params = _search_parameters("hnsw", ef) if selector is None else \
+                faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
         elif s.ivf:
-            search_params = faiss.SearchParametersIVF(nprobe=int(self._search_option(params, "nprobe", DEFAULT_NPROBE)))
-            if selector is not None:
-                search_params.sel = selector
+            nprobe = int(self._search_option(params, "nprobe", DEFAULT_NPROBE))
+            search_params = _search_parameters("ivf", nprobe) if selector is None else \
+                faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
         else:
             search_params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        with _one_thread() if len(queries) == 1 else contextlib.nullcontext():
+        threads = faiss.omp_get_max_threads() if len(queries) == 1 else 1
+        if threads > 1:  # see _one_thread: written out, this runs once per query
+            faiss.omp_set_num_threads(1)
+            try:
+                distances, labels = s.index.search(queries, k, params=search_params)
+            finally:
+                faiss.omp_set_num_threads(threads)
+        else:
             distances, labels = s.index.search(queries, k, params=search_params)
         return labels, self._to_scores(distances, labels)
 
@@ -540,6 +540,10 @@ class FaissCollection(Collection):
             return out
 
     def _hits(self, labels: np.ndarray, scores: np.ndarray, include_vectors: bool) -> list[Hit]:
-        keep = [(int(label), float(score)) for label, score in zip(labels, scores) if label >= 0]
+        keep = [(label, score) for label, score in zip(labels.tolist(), scores.tolist()) if label >= 0]
+        rows = self._s.rows
+        if not include_vectors:  # built directly: this runs once per query
+            return [Hit(id_, score, text, meta.copy()) for (id_, text, meta), score in
+                    ((rows[label], score) for label, score in keep)]
         records = self._records([label for label, _ in keep], include_vectors)
         return [Hit(r.id, score, r.text, r.metadata, r.vector) for r, (_, score) in zip(records, keep)]
