@@ -96,3 +96,12 @@ def test_single_query_runs_on_one_openmp_thread_and_restores_the_setting():
         faiss.omp_set_num_threads(before)
     assert seen == [1] * 5 + [2]
     assert [[h.id for h in hits] for hits in singles] == [[h.id for h in hits] for hits in batch]
+
+
+def test_delete_counts_a_repeated_id_once():
+    """delete() returns how many records existed: an id given twice is one record."""
+    col = vecstore.connect("faiss://").collection("d", dim=2)
+    col.upsert(ids=["a", "b"], vectors=[[1.0, 0.0], [0.0, 1.0]])
+    assert col.get(["a", "a", "b"]) == col.get(["a", "b"])
+    assert col.delete(["a", "a", "missing"]) == 1
+    assert [r.id for r in col.get(["a", "b"])] == ["b"]

@@ -525,7 +525,7 @@ class Collection(abc.ABC):
         if (ids is None) == (filter is None):
             raise InvalidInputError("delete() takes either ids or filter=, not both and not neither")
         if ids is not None:
-            wanted = _check_ids(ids)
+            wanted = list(dict.fromkeys(_check_ids(ids)))  # _get takes distinct ids
             found = [r.id for r in self._call("delete", self._get, wanted, False)]
         else:
             node = filters.parse(filter)
