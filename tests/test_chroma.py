@@ -224,7 +224,8 @@ def test_issue13_item6_collections_with_legacy_number_tags_keep_working(any_stor
 def test_issue13_item6_new_collections_store_int_and_float_tags():
     """issue 13 item 6: new collections are marked, tag ints "i" and floats "d", and keep each
     float's bits as an ordered int64 beside it."""
-    from vecstore.adapters.chroma.store import TAGS_KEY, TAGS_VERSION
+    from vecstore.adapters.chroma.filters import NO_TEXT
+    from vecstore.adapters.chroma.store import KEYS_SUFFIX, TAGS_KEY, TAGS_VERSION
     from vecstore.floatkey import float_key
 
     with vecstore.connect("chroma://") as store:
@@ -233,7 +234,10 @@ def test_issue13_item6_new_collections_store_int_and_float_tags():
         assert col._native.metadata[TAGS_KEY] == TAGS_VERSION and not col._legacy_tags
         stored = col._native.get(ids=["a"], include=["metadatas"])["metadatas"][0]
         assert {k: v for k, v in stored.items() if "." in k} == {
-            "i.vs_type": "i", "f.vs_type": "d", "s.vs_type": "s", "b.vs_type": "b", "f.vs_f64": float_key(1.0)}
+            "i.vs_type": "i", "f.vs_type": "d", "s.vs_type": "s", "b.vs_type": "b", "f.vs_f64": float_key(1.0),
+            NO_TEXT: True}
+        assert sorted(store._client.get_collection("tagged" + KEYS_SUFFIX).get()["ids"]) == ["b", "f", "i", "s"]
+        assert store.list_collections() == ["tagged"]
         assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True}
 
 
@@ -334,3 +338,23 @@ def test_issue13_item13_connections_in_one_process_share_the_lock(tmp_path):
     assert other.stdout.readline().strip() == "READY" and other.wait(60) == 0
     with vecstore.connect(url) as store:
         assert store.collection("shared").count() == 2 and store.collection("held").count() == 1
+
+
+def test_overwrite_replaces_metadata_in_a_collection_without_key_registry(any_store):
+    """Chroma merges metadata on upsert; vecstore nulls the keys a record no longer has, from the
+    collection's key registry.  A collection written before the registry existed gets one from
+    its records' metadata on the first write, so an overwrite there replaces the record too."""
+    from vecstore.adapters.chroma.store import KEYS_SUFFIX, to_chroma_name
+
+    col = _fresh(any_store)
+    col.upsert([{"id": "a", "vector": [1, 0], "text": "t", "metadata": {"c": 0.5, "d": 1}},
+                {"id": "b", "vector": [0, 1], "metadata": {"e": "x"}}])
+    any_store._client.delete_collection(to_chroma_name(col.name) + KEYS_SUFFIX)  # as an older vecstore left it
+    col = any_store.collection(col.name)
+    col.upsert([{"id": "a", "vector": [1, 0], "metadata": {"c": 3}}])
+    assert col.get(["a"])[0].metadata == {"c": 3} and col.get(["a"])[0].text is None
+    assert col.count({"d": 1}) == 0 and col.count({"c": 0.5}) == 0 and col.count({"e": "x"}) == 1
+    registry = any_store._client.get_collection(to_chroma_name(col.name) + KEYS_SUFFIX)
+    assert sorted(registry.get()["ids"]) == ["c", "d", "e"]
+    assert any_store.drop_collection(col.name) and col.name not in any_store.list_collections()
+    assert to_chroma_name(col.name) + KEYS_SUFFIX not in [c.name for c in any_store._client.list_collections()]

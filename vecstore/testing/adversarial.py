@@ -148,6 +148,9 @@ class Case:
     query_picks: tuple[int, ...]  # a record's vector (< n) or a random one
     vectors: np.ndarray = dataclasses.field(repr=False)
     queries: np.ndarray = dataclasses.field(repr=False)
+    #: versions written before the records' final ones: (record index, text, metadata), upserted
+    #: with another record's vector; the final upsert must replace every part of them
+    earlier: list[tuple[int, str | None, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
     @property
     def stored_metadata(self) -> list[dict[str, Any]]:
@@ -238,11 +241,15 @@ def cases(draw: st.DrawFn, dim: int = 6, max_records: int = 30) -> Case:
     flts = draw(st.lists(st.one_of(filter_trees(values, numbers), filter_trees(values, numbers),
                                    st.sampled_from([None, {}])), min_size=2, max_size=5))
     probes = draw(st.lists(_leaf(values, numbers), min_size=6, max_size=12))
+    earlier = draw(st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.none() | _VALID_TEXT,
+                                      st.fixed_dictionaries({}, optional={k: values for k in KEYS})),
+                            max_size=min(n, 8), unique_by=lambda e: e[0]))
     vectors = _vectors(recipe, n, dim)
     extra = _vectors((recipe[0] + 1, recipe[1], ()), len(picks), dim)
     queries = np.stack([vectors[p] if p < n else extra[i] for i, p in enumerate(picks)])
     return Case(draw(st.sampled_from(("cosine", "dot", "l2"))), [f"r{i}" for i in range(n)], texts, metas, flts,
-                probes, draw(st.integers(1, 12)), draw(st.integers(1, 8)), recipe, picks, vectors, queries)
+                probes, draw(st.integers(1, 12)), draw(st.integers(1, 8)), recipe, picks, vectors, queries,
+                earlier)
 
 
 class _Scorer:
@@ -346,6 +353,10 @@ def check_case(col: vecstore.Collection, case: Case) -> None:
     left = col.count()
     assert left == 0, f"{left} records left over from the previous example: delete() did not delete them"
     try:
+        if case.earlier:
+            col.upsert(ids=[case.ids[i] for i, _, _ in case.earlier],
+                       vectors=case.vectors[[(i + 1) % len(case.ids) for i, _, _ in case.earlier]],
+                       texts=[text for _, text, _ in case.earlier], metadata=[meta for _, _, meta in case.earlier])
         if case.ids:
             col.upsert(ids=case.ids, vectors=case.vectors, texts=case.texts, metadata=case.metadata)
         for flt in case.filters:

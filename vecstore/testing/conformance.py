@@ -182,6 +182,26 @@ class CrudTests(StoreFixtures):
         assert hit.id == "a" and math.isclose(hit.score, 1.0, abs_tol=TOLERANCE)
         assert col.count({"v": 1}) == 0
 
+    def test_overwrite_replaces_metadata_and_text(self, new_collection: Any) -> None:
+        """An upsert replaces the whole record: keys it lacks are gone, a key changing type keeps
+        nothing of the old type, a missing text clears the old one (Chroma merges on its own)."""
+        col = new_collection(dim=2, metric="dot")
+        col.upsert([{"id": "a", "vector": [1, 0], "text": "old", "metadata": {"c": 0.5, "d": 1, "s": "x"}},
+                    {"id": "b", "vector": [0, 1], "text": "keep", "metadata": {"c": 0.5, "d": 1}}])
+        col.upsert([{"id": "a", "vector": [1, 0], "metadata": {"c": 3}}])
+        rec = col.get(["a"])[0]
+        assert rec.text is None and rec.metadata == {"c": 3} and type(rec.metadata["c"]) is int
+        assert col.count({"c": 0.5}) == 1 and col.count({"c": 3}) == 1 and col.count({"c": {"$lt": 1}}) == 1
+        assert col.count({"d": 1}) == 1 and col.count({"s": "x"}) == 0 and col.count({"s": {"$ne": "x"}}) == 2
+        col.upsert([{"id": "a", "vector": [1, 0], "text": "t", "metadata": {"c": 2.5}}])
+        rec = col.get(["a"])[0]
+        assert rec.metadata == {"c": 2.5} and type(rec.metadata["c"]) is float
+        assert col.count({"c": 3}) == 0 and col.count({"c": {"$gt": 2}}) == 1 and col.count({"c": 2.5}) == 1
+        col.upsert([{"id": "a", "vector": [1, 0], "text": "t"}])
+        assert col.get(["a"])[0].metadata == {} and col.count({"c": 2.5}) == 0
+        assert col.count({"c": {"$ne": 2.5}}) == 2 and col.count({"c": 0.5}) == 1
+        assert col.get(["b"])[0].metadata == {"c": 0.5, "d": 1} and col.get(["b"])[0].text == "keep"
+
     def test_duplicate_ids_in_one_call_last_wins(self, new_collection: Any) -> None:
         col = new_collection(dim=2)
         n = col.upsert([{"id": "a", "vector": [1, 0], "text": "first"}, {"id": "a", "vector": [0, 1], "text": "second"}])

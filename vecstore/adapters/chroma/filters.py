@@ -61,6 +61,7 @@ as before; records upserted again get exact tags.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Union
 
 from ...filters import And, Cmp, Node, Not, Or, type_tag
@@ -69,6 +70,9 @@ from ...floatkey import float_key, key_float
 TYPE_SUFFIX = ".vs_type"
 KEY_SUFFIX = ".vs_f64"
 FLOAT = "d"
+#: set on a record stored without text (its document is ``""``: a ``None`` document would keep
+#: the one an earlier upsert stored); holds ``.``, so never a user key
+NO_TEXT = "vs.no_text"
 LEGACY_NUMBER = "n"
 LEGACY_FLOAT = "f"
 #: every tag but the int one: the cheap guard of the int branch (see Guards)
@@ -91,15 +95,21 @@ def value_tag(value: Any) -> str:
     return "i" if isinstance(value, int) else FLOAT
 
 
-def with_type_tags(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """Metadata as stored in Chroma (``None`` for none: Chroma rejects ``{}``)."""
-    if not meta:
-        return None
-    out = dict(meta)
+def with_type_tags(meta: dict[str, Any], text: str | None, keys: Iterable[str] = ()) -> dict[str, Any]:
+    """Metadata as stored in Chroma, written over whatever the record held before.
+
+    Chroma's upsert *merges* into a stored record (a key the new metadata lacks stays, a ``None``
+    document keeps the old one), so every key of ``keys`` (all the collection's keys) that
+    ``meta`` lacks, and each tag or float key that does not apply, is written as ``None``, which
+    Chroma deletes; and :data:`NO_TEXT` is set for a record without text, cleared otherwise."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        out[key] = out[key + TYPE_SUFFIX] = out[key + KEY_SUFFIX] = None
     for key, value in meta.items():
+        out[key] = value
         tag = out[key + TYPE_SUFFIX] = value_tag(value)
-        if tag == FLOAT:
-            out[key + KEY_SUFFIX] = float_key(value)
+        out[key + KEY_SUFFIX] = float_key(value) if tag == FLOAT else None
+    out[NO_TEXT] = True if text is None else None
     return out
 
 

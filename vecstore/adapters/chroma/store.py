@@ -33,6 +33,18 @@ in between lost one record in 4-7 of 150 trials (no thread or HNSW
 the crash and two-process suites check that and tolerate a few unreachable
 records on Chroma only (:attr:`ann_unreachable`).
 
+Overwrites.  Chroma's upsert merges into a stored record: keys the new
+metadata lacks stay, and a ``None`` document keeps the old text.  vecstore's
+upsert replaces the record, so each record is written with ``None`` for every
+metadata key of the collection it lacks (Chroma deletes those), and a record
+without text is stored with document ``""`` and the ``vs.no_text`` flag.  The
+collection's keys are registered in a collection of their own,
+``<name>.keys`` (one record per key, hidden from ``list_collections``,
+dropped with the collection).  Neither a read of the records before each
+write (it made the unreachable-record defect below frequent) nor a
+``modify`` of the collection's metadata.  Two connections overwriting the
+same record at once with different key sets may leave a key of the loser.
+
 One process per directory: Chroma's embedded client is not safe with two
 processes writing one ``chroma:///dir`` (measured with chromadb 1.5.9: two
 processes upserting 5,000 disjoint records each both reported success, yet
@@ -60,21 +72,26 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings
 
+from ..._bridge import sleep
 from ...errors import CollectionNotFoundError, ConfigError, StoreLockedError, VecstoreError
 from ...filters import Node, cache_key
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
-from .filters import compile_where, with_type_tags, without_type_tags
+from .filters import NO_TEXT, compile_where, with_type_tags, without_type_tags
 
 SPACES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "ef_search": 100}
 SETTINGS_KEY = "vecstore"
 TAGS_KEY = "vecstore_tags"  # "id": records tag ints "i" and keyed floats "d"; else maybe "n"/"f" (legacy)
 TAGS_VERSION = "id"
+#: suffix of the collection that registers every metadata key a collection's records were given
+#: (one record per key, id = the key): ``<chroma name>.keys``, never a portable name (they hold no ".")
+KEYS_SUFFIX = ".keys"
 LOCK_FILE = ".lock"
 #: compiled ``where`` dicts kept per collection (the most recent ones, keyed by :func:`vecstore.filters.cache_key`)
 WHERE_CACHE_SIZE = 256
+SEGMENT_RETRIES = 6
 _CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
@@ -125,6 +142,11 @@ def unlock_directory(key: tuple[int, str]) -> None:
             del _DIR_LOCKS[key]
             fcntl.flock(held[0], fcntl.LOCK_UN)
             held[0].close()
+
+
+def _text(document: str | None, meta: dict[str, Any] | None) -> str | None:
+    """A record's text: ``None`` where it was stored without one (see :data:`NO_TEXT`)."""
+    return None if meta is not None and NO_TEXT in meta else document
 
 
 def to_score(metric: str, distance: float) -> float:
@@ -268,6 +290,19 @@ class ChromaStore(VectorStore):
                 }
             },
         )
+        self._keys_native(settings.name, create=True)
+
+    def _keys_native(self, name: str, create: bool = False) -> Any | None:
+        """The key registry of collection ``name`` (see :meth:`ChromaCollection._keys`)."""
+        keys_name = to_chroma_name(name) + KEYS_SUFFIX
+        if create:
+            return self._client.get_or_create_collection(keys_name, embedding_function=None)
+        try:
+            return self._client.get_collection(keys_name, embedding_function=None)
+        except Exception as exc:
+            if type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc):
+                return None
+            raise
 
     def _open_collection(self, settings: CollectionSettings) -> Collection:
         native = self._get_native(settings.name)
@@ -284,6 +319,8 @@ class ChromaStore(VectorStore):
         if self._get_native(name) is None:
             return False
         self._client.delete_collection(to_chroma_name(name))
+        if self._keys_native(name) is not None:
+            self._client.delete_collection(to_chroma_name(name) + KEYS_SUFFIX)
         return True
 
     def _write_settings(self, settings: CollectionSettings) -> None:
@@ -296,7 +333,9 @@ class ChromaStore(VectorStore):
 class ChromaCollection(Collection):
     def __init__(self, store: ChromaStore, settings: CollectionSettings, native: Any) -> None:
         super().__init__(store, settings)
+        self._chroma = store
         self._native = native
+        self._registry: Any = None
         self._legacy_tags = (native.metadata or {}).get(TAGS_KEY) != TAGS_VERSION
         self._wheres: dict[str, dict[str, Any] | None] = {}
         # the server's own limit, not a guess (5461 for the embedded SQLite build)
@@ -317,12 +356,51 @@ class ChromaCollection(Collection):
         return where
 
     def _upsert(self, batch: Batch) -> None:
+        """Chroma merges an upsert into the stored record; vecstore's replaces it, so each record
+        is written with ``None`` for every key of the collection it lacks (see
+        :func:`.filters.with_type_tags`).  No read of the records first: a read between writes is
+        what makes Chroma's unreachable-record defect frequent (module docs).  One write, so a
+        crash leaves each record old or new."""
+        keys = self._keys([m for m in batch.metadata if m])
         self._native.upsert(
             ids=batch.ids,
             embeddings=batch.vectors,
-            documents=batch.texts,
-            metadatas=[with_type_tags(m) for m in batch.metadata],
+            documents=["" if text is None else text for text in batch.texts],
+            metadatas=[with_type_tags(meta, text, keys) for text, meta in zip(batch.texts, batch.metadata)],
         )
+
+    def _keys(self, metadata: list[dict[str, Any]]) -> list[str]:
+        """Every metadata key of the collection, the batch's new ones registered first.
+
+        The keys live in a collection of their own (``<name>.keys``), read afresh for each batch
+        (another connection may have added some): neither a read of this collection's records
+        nor a ``modify`` of its metadata, which on a Chroma server (1.5.9) makes concurrent
+        queries fail ("Error creating hnsw segment reader: Nothing found on disk").  A
+        collection from before the registry gets one by reading its records' metadata once."""
+        registry = self._registry
+        if registry is None:
+            registry = self._chroma._keys_native(self.name)
+            if registry is None:  # an older collection: register what its records hold
+                registry = self._chroma._keys_native(self.name, create=True)
+                self._register(registry, self._scan_keys())
+            self._registry = registry
+        known = set(registry.get(include=[])["ids"])
+        new = {key for m in metadata for key in m if key not in known}
+        if new:
+            self._register(registry, new)
+        return sorted(known | new)
+
+    @staticmethod
+    def _register(registry: Any, keys: set[str]) -> None:
+        if keys:
+            registry.upsert(ids=sorted(keys), embeddings=[[0.0]] * len(keys))
+
+    def _scan_keys(self) -> set[str]:
+        keys: set[str] = set()
+        for batch in self._iterate(self.max_batch_size, None, False):
+            for record in batch:
+                keys.update(record.metadata)
+        return keys
 
     def _search(
         self,
@@ -336,31 +414,47 @@ class ChromaCollection(Collection):
         if exact:
             return self._scan_search(queries, k, filter, include_vectors)
         include = ["documents", "metadatas", "distances"] + (["embeddings"] if include_vectors else [])
-        res = self._native.query(query_embeddings=queries, n_results=k, where=self._where(filter), include=include)
+        res = self._query(query_embeddings=queries, n_results=k, where=self._where(filter), include=include)
         if include_vectors:
             return [
-                [Hit(id_, to_score(self.metric, d), doc, without_type_tags(meta), np.asarray(vec, dtype=np.float32))
+                [Hit(id_, to_score(self.metric, d), _text(doc, meta), without_type_tags(meta),
+                     np.asarray(vec, dtype=np.float32))
                  for id_, d, doc, meta, vec in zip(ids, dists, docs, metas, vecs)]
                 for ids, dists, docs, metas, vecs in zip(res["ids"], res["distances"], res["documents"],
                                                          res["metadatas"], res["embeddings"])
             ]
         if self.metric == "l2":
             return [
-                [Hit(id_, to_score("l2", d), doc, without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
+                [Hit(id_, to_score("l2", d), _text(doc, meta), without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
                 for row in zip(res["ids"], res["distances"], res["documents"], res["metadatas"])
             ]
         # cosine and dot: score 1 - d (to_score, inlined: this runs once per hit)
         return [
-            [Hit(id_, 1.0 - float(d), doc, without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
+            [Hit(id_, 1.0 - float(d), _text(doc, meta), without_type_tags(meta)) for id_, d, doc, meta in zip(*row)]
             for row in zip(res["ids"], res["distances"], res["documents"], res["metadatas"])
         ]
+
+    def _query(self, **kwargs: Any) -> Any:
+        """``query``, tried again (up to :data:`SEGMENT_RETRIES` times, 10 ms doubling) on a Chroma
+        server's transient "Nothing found on disk": chromadb 1.5.9's server fails a query that
+        meets a new collection's first flush of its HNSW segment (reproduced with chromadb's own
+        ``AsyncHttpClient``: 20 upserts and 30 queries at once on a new collection failed 2-5
+        queries when the upserts started a little late; each succeeded when tried again)."""
+        for attempt in range(SEGMENT_RETRIES):
+            try:
+                return self._native.query(**kwargs)
+            except Exception as exc:
+                if attempt == SEGMENT_RETRIES - 1 or "Nothing found on disk" not in str(exc):
+                    raise
+                sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _records(self, res: dict[str, Any], include_vectors: bool) -> list[Record]:
         docs = res.get("documents") or [None] * len(res["ids"])
         metas = res.get("metadatas") or [None] * len(res["ids"])
         return [
             Record(id_, np.asarray(res["embeddings"][i], dtype=np.float32) if include_vectors else None,
-                   docs[i], without_type_tags(metas[i]))
+                   _text(docs[i], metas[i]), without_type_tags(metas[i]))
             for i, id_ in enumerate(res["ids"])
         ]
 
