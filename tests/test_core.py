@@ -145,3 +145,42 @@ def test_package_docstring_example_runs():
 
     failures, tried = doctest.testmod(vecstore, verbose=False)
     assert tried >= 2 and failures == 0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_single_query_fast_path_is_the_general_path(metric):
+    """search()'s path for one float32 vector (checks from one float64 squared norm) gives the
+    very array, or the very error, of the general path, tiny, huge and strided vectors included."""
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    from vecstore.errors import InvalidInputError
+
+    store = vecstore.connect("faiss://")
+    col = store.collection("q", dim=6, metric=metric, lexical=False)
+
+    def general(v):
+        try:
+            return col._queries(v.tolist(), single=True)
+        except InvalidInputError as exc:
+            return str(exc)
+
+    @settings(max_examples=300, deadline=None)
+    @given(arrays(np.float32, 12, elements=st.floats(width=32)), st.booleans())
+    def same(values, strided):
+        v = values[::2] if strided else values[:6]
+        try:
+            fast = col._queries(v, single=True)
+        except InvalidInputError as exc:
+            fast = str(exc)
+        want = general(v)
+        if isinstance(want, str):
+            assert fast == want
+        else:
+            assert isinstance(fast, np.ndarray) and fast.dtype == np.float32 and fast.flags.c_contiguous
+            assert fast.shape == want.shape == (1, 6) and np.array_equal(fast, want)
+
+    same()
+    store.close()

@@ -187,6 +187,30 @@ def cache_key(node: Node | None) -> str:
     return repr(node)
 
 
+class CompiledFilters:
+    """A filter compiled for a backend, once per value and type: ``cache(node)`` calls
+    ``compile(node)`` on the first sight of a :func:`cache_key` and returns the same object
+    after (callers hand it to a client that only reads it).  ``None`` stays ``None``.  Keeps
+    the last ``size`` keys (cleared when full: filters repeat, or are not worth keeping)."""
+
+    def __init__(self, compile: Callable[[Node], Any], size: int = 256) -> None:
+        self._compile, self._size = compile, size
+        self._compiled: dict[str, Any] = {}
+
+    def __call__(self, node: Node | None) -> Any:
+        if node is None:
+            return None
+        key = cache_key(node)
+        try:
+            return self._compiled[key]
+        except KeyError:
+            compiled = self._compile(node)
+            if len(self._compiled) >= self._size:
+                self._compiled.clear()
+            self._compiled[key] = compiled
+            return compiled
+
+
 def fields(node: Node | None) -> set[str]:
     """The metadata fields a filter reads."""
     if node is None:

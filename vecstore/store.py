@@ -645,7 +645,7 @@ class Collection(abc.ABC):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive int, got {k!r}")
         node = filters.parse(filter)
-        unknown = set(params) - set(self.store.search_params)
+        unknown = set(params) - set(self.store.search_params) if params else None
         if unknown:
             raise InvalidInputError(
                 f"unknown search parameter(s) for {self.store.backend}: {', '.join(sorted(unknown))}"
@@ -726,6 +726,8 @@ class Collection(abc.ABC):
             )
 
     def _queries(self, vectors: Any, single: bool) -> np.ndarray:
+        if single and type(vectors) is np.ndarray and vectors.shape == (self.dim,) and vectors.dtype == np.float32:
+            return self._one_query(vectors)
         try:
             arr = np.asarray(vectors, dtype=np.float32)
         except (TypeError, ValueError) as exc:
@@ -749,6 +751,24 @@ class Collection(abc.ABC):
                 raise InvalidInputError("a zero query vector has no cosine similarity")
             arr = _numeric.normalize(arr)
         return np.ascontiguousarray(arr)
+
+    def _one_query(self, vector: np.ndarray) -> np.ndarray:
+        """:meth:`_queries` for the common single query (a float32 vector of the right size),
+        its checks taken from the float64 squared norm that :func:`_numeric.normalize` computes
+        (this runs once per query): it is finite exactly when every value is (float32 squares
+        cannot overflow float64) and zero exactly when the vector is."""
+        row = np.ascontiguousarray(vector.reshape(1, -1))
+        squared = float(np.einsum("ij,ij->i", row, row, dtype=np.float64)[0])
+        if not math.isfinite(squared):
+            raise InvalidInputError("query vector contains NaN or infinity")
+        if self.metric != "cosine":
+            return row
+        if squared == 0.0:
+            raise InvalidInputError("a zero query vector has no cosine similarity")
+        norm = math.sqrt(squared)
+        if 1e-18 <= norm <= 1e18:  # as normalize(): the quotient stays in float32's normal range
+            return row / np.float32(norm)
+        return (row.astype(np.float64) / norm).astype(np.float32)
 
     def _validate(
         self,

@@ -74,7 +74,7 @@ from chromadb.config import Settings
 
 from ..._bridge import sleep
 from ...errors import CollectionNotFoundError, ConfigError, StoreLockedError, VecstoreError
-from ...filters import Node, cache_key
+from ...filters import CompiledFilters, Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from ...url import option
@@ -89,8 +89,6 @@ TAGS_VERSION = "id"
 #: (one record per key, id = the key): ``<chroma name>.keys``, never a portable name (they hold no ".")
 KEYS_SUFFIX = ".keys"
 LOCK_FILE = ".lock"
-#: compiled ``where`` dicts kept per collection (the most recent ones, keyed by :func:`vecstore.filters.cache_key`)
-WHERE_CACHE_SIZE = 256
 SEGMENT_RETRIES = 6
 _CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
@@ -337,23 +335,10 @@ class ChromaCollection(Collection):
         self._native = native
         self._registry: Any = None
         self._legacy_tags = (native.metadata or {}).get(TAGS_KEY) != TAGS_VERSION
-        self._wheres: dict[str, dict[str, Any] | None] = {}
+        # chromadb only serialises a where, never changes it: compiled once per value and type
+        self._where = CompiledFilters(lambda node: compile_where(node, legacy=self._legacy_tags))
         # the server's own limit, not a guess (5461 for the embedded SQLite build)
         self.max_batch_size = int(store._client.get_max_batch_size())
-
-    def _where(self, filter: Node | None) -> dict[str, Any] | None:
-        """The compiled ``where``, from a cache keyed by value and type (chromadb only
-        serialises it, never changes it)."""
-        if filter is None:
-            return None
-        key = cache_key(filter)
-        where = self._wheres.get(key)
-        if where is None:
-            where = compile_where(filter, legacy=self._legacy_tags)
-            if len(self._wheres) >= WHERE_CACHE_SIZE:
-                self._wheres.clear()
-            self._wheres[key] = where
-        return where
 
     def _upsert(self, batch: Batch) -> None:
         """Chroma merges an upsert into the stored record; vecstore's replaces it, so each record

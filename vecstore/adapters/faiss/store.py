@@ -492,12 +492,13 @@ class FaissCollection(Collection):
                 faiss.omp_set_num_threads(threads)
         else:
             distances, labels = s.index.search(queries, k, params=search_params)
-        return labels, self._to_scores(distances, labels)
+        return labels, self._to_scores(distances)
 
-    def _to_scores(self, distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def _to_scores(self, distances: np.ndarray) -> np.ndarray:
+        """Contract scores from Faiss's distances (a padding label's -1 is never read: hits skip it)."""
         if self.metric == "l2":  # Faiss L2 is squared
-            distances = -np.sqrt(np.maximum(distances, 0.0))
-        return np.where(labels >= 0, distances, -np.inf)
+            return -np.sqrt(np.maximum(distances, 0.0))
+        return distances
 
     def _brute(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k by numpy over the stored vectors (all, or the allowed labels)."""

@@ -35,7 +35,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ...errors import StoreLockedError, VecstoreError
-from ...filters import Node, cache_key
+from ...filters import CompiledFilters, Node
 from ...store import Batch, Collection, VectorStore
 from ...types import CollectionSettings, Hit, Record
 from .common import (
@@ -65,8 +65,6 @@ LEGACY_MODELS = Models(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
 EXACT_FLOATS_FILE = "exact-floats"
 #: marks a collection whose integral floats also keep an int copy under ``metadata`` (see :mod:`.common`)
 INTEGRAL_FLOATS_FILE = "integral-floats"
-#: compiled filters kept per collection (the most recent ones, keyed by :func:`vecstore.filters.cache_key`)
-FILTER_CACHE_SIZE = 256
 HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "full_scan_threshold": 10_000}
 _SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -199,21 +197,8 @@ class QdrantEdgeCollection(Collection):
         self._exact_floats = os.path.exists(os.path.join(where, EXACT_FLOATS_FILE))
         self._integral_floats = self._exact_floats and os.path.exists(os.path.join(where, INTEGRAL_FLOATS_FILE))
         self._models = (MODELS if self._integral_floats else EXACT_MODELS) if self._exact_floats else LEGACY_MODELS
-        self._filters: dict[str, Any] = {}
-
-    def _filter(self, node: Node | None) -> Any:
-        """The compiled filter, from a cache: compiling {cat: 3} cost tens of us a query.  The key
-        keeps every value's type (``{"x": 1}``, ``{"x": 1.0}`` and ``{"x": True}`` differ)."""
-        if node is None:
-            return None
-        key = cache_key(node)
-        compiled = self._filters.get(key)
-        if compiled is None:
-            compiled = compile_filter(node, self._models)
-            if len(self._filters) >= FILTER_CACHE_SIZE:
-                self._filters.clear()
-            self._filters[key] = compiled
-        return compiled
+        # compiling {cat: 3} cost tens of us a query: once per value and type
+        self._filter = CompiledFilters(lambda node: compile_filter(node, self._models))
 
     def _upsert(self, batch: Batch) -> None:
         vectors: list[Any] = batch.vectors.tolist()
