@@ -184,3 +184,35 @@ def test_single_query_fast_path_is_the_general_path(metric):
 
     same()
     store.close()
+
+
+def test_metadata_checked_a_column_at_a_time_is_checked_the_same():
+    """upsert's check of a whole batch's metadata at once agrees with the record-by-record check:
+    the same copies where it answers, and it leaves every refusal (and every float, numpy scalar
+    or other mapping) to the record-by-record path, which names the problem."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from vecstore.errors import InvalidInputError
+    from vecstore.store import _check_metadata, _plain_metadata
+
+    keys = st.sampled_from(["cat", "year", "s", "b", "1bad", "a.b", "é"])
+    values = st.one_of(st.integers(-(2**60), 2**60), st.integers(-5, 5), st.text(max_size=4), st.booleans(),
+                       st.floats(), st.none())
+    metas = st.lists(st.none() | st.dictionaries(keys, values, max_size=4), max_size=6)
+
+    @settings(max_examples=400, deadline=None)
+    @given(metas)
+    def same(batch):
+        try:
+            want = [_check_metadata(f"r{i}", m) for i, m in enumerate(batch)]
+        except InvalidInputError:
+            want = None
+        got = _plain_metadata(batch)
+        if want is None:
+            assert got is None
+        elif got is not None:
+            assert got == want and all(type(g) is dict for g in got)
+            assert all(g is not m for g, m in zip(got, batch))  # copies: the caller's dicts are not kept
+
+    same()

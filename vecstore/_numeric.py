@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (callers have rejected zero rows).
+def squared_norms(x: np.ndarray) -> np.ndarray:
+    """Each float32 row's squared length, in float64: finite exactly when every value of the row
+    is (float32 squares cannot overflow float64), zero exactly when the row is all zeros."""
+    return np.einsum("ij,ij->i", x, x, dtype=np.float64)
+
+
+def normalize(x: np.ndarray, squared: np.ndarray | None = None) -> np.ndarray:
+    """Rows scaled to unit length (callers have rejected zero rows; ``squared``: their
+    :func:`squared_norms`, where the caller has them).
 
     Computed in float64: in float32 the squared norm of ``[3e-23, 0, ...]``
     underflows (its "unit" vector came out with norm 0.80) and that of
     ``[1e-21, 2e-21, ...]`` loses digits (norm 1.000017)."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    norms = np.sqrt(squared_norms(x) if squared is None else squared)
     odd = (norms < 1e-18) | (norms > 1e18)  # 1/norm or the quotient leaves float32's normal range
     out = x / np.where(odd, 1.0, norms)[:, None].astype(np.float32)
     if odd.any():

@@ -758,7 +758,7 @@ class Collection(abc.ABC):
         (this runs once per query): it is finite exactly when every value is (float32 squares
         cannot overflow float64) and zero exactly when the vector is."""
         row = np.ascontiguousarray(vector.reshape(1, -1))
-        squared = float(np.einsum("ij,ij->i", row, row, dtype=np.float64)[0])
+        squared = float(_numeric.squared_norms(row)[0])
         if not math.isfinite(squared):
             raise InvalidInputError("query vector contains NaN or infinity")
         if self.metric != "cosine":
@@ -799,7 +799,9 @@ class Collection(abc.ABC):
         if not _plain_strings([t for t in texts if t is not None]):
             for id_, text in zip(ids, texts):
                 _check_text(id_, text)
-        metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
+        metas = _plain_metadata(metadata)
+        if metas is None:
+            metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
         # the same id twice in one call: the last one wins, as in sequential upserts
         last = {id_: i for i, id_ in enumerate(ids)}
         if len(last) != n:
@@ -832,16 +834,19 @@ class Collection(abc.ABC):
             raise InvalidInputError(f"vectors must have shape ({n}, {self.dim}), got {arr.shape}")
         if arr.shape[1] != self.dim:
             raise DimensionMismatchError(f"vectors have dimension {arr.shape[1]}, collection {self.name!r} has {self.dim}")
-        finite = np.isfinite(arr).all(axis=1)
+        cosine = self.metric == "cosine" and n > 0
+        # cosine: both checks from the squared norms normalize() needs anyway (one pass, not three)
+        squared = _numeric.squared_norms(arr) if cosine else None
+        finite = np.isfinite(squared) if squared is not None else np.isfinite(arr).all(axis=1)
         if not finite.all():
             bad = ids[int(np.argmin(finite))]
             raise InvalidInputError(f"record {bad!r}: vector contains NaN or infinity")
-        if self.metric == "cosine" and n:
-            zero = ~arr.any(axis=1)
+        if squared is not None:
+            zero = squared == 0.0
             if zero.any():
                 bad = ids[int(np.argmax(zero))]
                 raise InvalidInputError(f"record {_short(bad)}: a zero vector has no cosine similarity")
-            arr = _numeric.normalize(arr)
+            arr = _numeric.normalize(arr, squared)
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     # -- helpers adapters may use -------------------------------------------------
@@ -972,6 +977,32 @@ def _check_text(id_: str, text: Any) -> None:
     problem = string_problem(text)
     if problem:
         raise InvalidInputError(f"record {_short(id_)}: text {problem}")
+
+
+_PLAIN_KINDS = frozenset({str, int, bool})
+
+
+def _plain_metadata(metadata: list[Any]) -> list[Metadata] | None:
+    """Copies of every record's metadata when all of it is plainly valid, checked a column at a
+    time in C (the common case: dicts of known keys holding ASCII strings, ints within ±(2**53 - 1)
+    and bools); ``None`` sends the batch through :func:`_check_metadata` record by record, which
+    accepts the rest (floats, numpy scalars, other mappings) and names what it refuses."""
+    if not {type(m) for m in metadata} <= {dict, type(None)}:
+        return None
+    present = [m for m in metadata if m]
+    if not set().union(*present) <= _GOOD_KEYS:
+        return None
+    values = [v for m in present for v in m.values()]
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN_KINDS:
+        return None
+    if int in kinds:
+        ints = values if kinds == {int} else [v for v in values if type(v) is int]
+        if min(ints) < -MAX_SAFE_INT or max(ints) > MAX_SAFE_INT:
+            return None
+    if str in kinds and not _plain_strings(values if kinds == {str} else [v for v in values if type(v) is str]):
+        return None
+    return [dict(m) if m else {} for m in metadata]
 
 
 def _check_metadata(id_: str, meta: Mapping[str, Any] | None) -> Metadata:
