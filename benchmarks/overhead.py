@@ -583,22 +583,15 @@ def measure(name: str, w: dict[str, Any], rounds: int, filtered_count: int | Non
 
 
 def _maxrss_mib() -> float:
-    """This process's peak RSS in MiB: ``VmHWM`` of ``/proc/self/status`` where there is one.
+    """This process's peak RSS in MiB: ``VmHWM`` (:func:`vecstore.compare.run._peak_rss`).
 
     Not ``ru_maxrss``: Linux carries the peak of the memory image an ``exec`` replaced into the
     new program's ``ru_maxrss``, and ``subprocess`` starts the child from a copy of this
     (large) process, so a child's ``ru_maxrss`` starts at the parent's peak (1,094 MiB after
     the Milvus Lite timings) and hides anything below it.  ``VmHWM`` belongs to the new image."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    import resource
+    from vecstore.compare.run import _peak_rss
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return (_peak_rss() or 0) / 2**20
 
 
 def child_rss(name: str, side_name: str, filtered_count: int | None) -> None:
