@@ -236,7 +236,7 @@ def test_issue13_item6_new_collections_store_int_and_float_tags():
         assert {k: v for k, v in stored.items() if "." in k} == {
             "i.vs_type": "i", "f.vs_type": "d", "s.vs_type": "s", "b.vs_type": "b", "f.vs_f64": float_key(1.0),
             NO_TEXT: True}
-        assert sorted(store._client.get_collection("tagged" + KEYS_SUFFIX).get()["ids"]) == ["b", "f", "i", "s"]
+        assert sorted(store._client.get_collection("tagged" + KEYS_SUFFIX).get()["ids"]) == [".complete", "b", "f", "i", "s"]
         assert store.list_collections() == ["tagged"]
         assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True}
 
@@ -355,6 +355,29 @@ def test_overwrite_replaces_metadata_in_a_collection_without_key_registry(any_st
     assert col.get(["a"])[0].metadata == {"c": 3} and col.get(["a"])[0].text is None
     assert col.count({"d": 1}) == 0 and col.count({"c": 0.5}) == 0 and col.count({"e": "x"}) == 1
     registry = any_store._client.get_collection(to_chroma_name(col.name) + KEYS_SUFFIX)
-    assert sorted(registry.get()["ids"]) == ["c", "d", "e"]
+    assert sorted(registry.get()["ids"]) == [".complete", "c", "d", "e"]
+    # a registration cut short (no ".complete") is redone from the records on the next write
+    registry.delete(ids=[".complete", "c", "d", "e"])
+    col = any_store.collection(col.name)
+    col.upsert([{"id": "b", "vector": [0, 1], "metadata": {"f": 1}}])
+    assert col.get(["b"])[0].metadata == {"f": 1} and col.count({"e": "x"}) == 0
+    assert sorted(registry.get()["ids"]) == [".complete", "c", "e", "f"]
     assert any_store.drop_collection(col.name) and col.name not in any_store.list_collections()
     assert to_chroma_name(col.name) + KEYS_SUFFIX not in [c.name for c in any_store._client.list_collections()]
+
+
+def test_a_foreign_collection_named_like_a_key_registry_is_neither_used_nor_dropped(any_store):
+    from vecstore.adapters.chroma.store import KEYS_SUFFIX, to_chroma_name
+    from vecstore.errors import ConfigError
+
+    col = _fresh(any_store)
+    keys_name = to_chroma_name(col.name) + KEYS_SUFFIX
+    any_store._client.delete_collection(keys_name)
+    any_store._client.create_collection(keys_name, embedding_function=None, metadata={"owner": "someone else"})
+    col = any_store.collection(col.name)
+    with pytest.raises(ConfigError, match="not vecstore's key registry"):
+        col.upsert([{"id": "a", "vector": [1, 0]}])
+    assert col.count() == 0
+    assert any_store.drop_collection(col.name)
+    assert keys_name in [c.name for c in any_store._client.list_collections()]
+    any_store._client.delete_collection(keys_name)

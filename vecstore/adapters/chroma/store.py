@@ -88,6 +88,9 @@ TAGS_VERSION = "id"
 #: suffix of the collection that registers every metadata key a collection's records were given
 #: (one record per key, id = the key): ``<chroma name>.keys``, never a portable name (they hold no ".")
 KEYS_SUFFIX = ".keys"
+KEYS_OF = "vecstore_keys_of"  # the registry's own metadata: whose keys it holds (drop checks it)
+#: the registry's last record, written once every key is in it (never a key: keys hold no ".")
+KEYS_COMPLETE = ".complete"
 LOCK_FILE = ".lock"
 SEGMENT_RETRIES = 6
 _CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
@@ -140,6 +143,15 @@ def unlock_directory(key: tuple[int, str]) -> None:
             del _DIR_LOCKS[key]
             fcntl.flock(held[0], fcntl.LOCK_UN)
             held[0].close()
+
+
+def register_keys(registry: Any, keys: set[str], complete: bool, size: int) -> None:
+    """Add ``keys`` to a key registry in calls of at most ``size``; ``complete``: then mark it
+    complete (last, so a registration cut short is redone from the records)."""
+    ids = sorted(keys - {KEYS_COMPLETE}) + ([KEYS_COMPLETE] if complete else [])
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        registry.upsert(ids=part, embeddings=[[0.0]] * len(part))
 
 
 def _text(document: str | None, meta: dict[str, Any] | None) -> str | None:
@@ -288,19 +300,28 @@ class ChromaStore(VectorStore):
                 }
             },
         )
-        self._keys_native(settings.name, create=True)
+        register_keys(self._keys_native(settings.name, create=True), set(), complete=True,
+                      size=int(client.get_max_batch_size()))
 
     def _keys_native(self, name: str, create: bool = False) -> Any | None:
-        """The key registry of collection ``name`` (see :meth:`ChromaCollection._keys`)."""
+        """The key registry of collection ``name`` (see :meth:`ChromaCollection._keys`); one
+        that another program made under that name is not vecstore's: refused."""
         keys_name = to_chroma_name(name) + KEYS_SUFFIX
-        if create:
-            return self._client.get_or_create_collection(keys_name, embedding_function=None)
         try:
-            return self._client.get_collection(keys_name, embedding_function=None)
+            registry = self._client.get_collection(keys_name, embedding_function=None)
         except Exception as exc:
-            if type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc):
+            if not (type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)):
+                raise
+            if not create:
                 return None
-            raise
+            registry = self._client.get_or_create_collection(
+                keys_name, embedding_function=None, metadata={KEYS_OF: to_chroma_name(name)})
+        if (registry.metadata or {}).get(KEYS_OF) != to_chroma_name(name):
+            if not create:
+                return None
+            raise ConfigError(f"Chroma collection {keys_name!r} is not vecstore's key registry of {name!r};"
+                              f" rename or drop it [{self.backend}, {self.url}]")
+        return registry
 
     def _open_collection(self, settings: CollectionSettings) -> Collection:
         native = self._get_native(settings.name)
@@ -364,21 +385,15 @@ class ChromaCollection(Collection):
         collection from before the registry gets one by reading its records' metadata once."""
         registry = self._registry
         if registry is None:
-            registry = self._chroma._keys_native(self.name)
-            if registry is None:  # an older collection: register what its records hold
-                registry = self._chroma._keys_native(self.name, create=True)
-                self._register(registry, self._scan_keys())
-            self._registry = registry
+            registry = self._registry = self._chroma._keys_native(self.name, create=True)
         known = set(registry.get(include=[])["ids"])
+        if KEYS_COMPLETE not in known:  # an older collection, or its first registration was cut short
+            known |= self._scan_keys()
+            register_keys(registry, known, complete=True, size=self.max_batch_size)
+        known.discard(KEYS_COMPLETE)
         new = {key for m in metadata for key in m if key not in known}
-        if new:
-            self._register(registry, new)
+        register_keys(registry, new, complete=False, size=self.max_batch_size)
         return sorted(known | new)
-
-    @staticmethod
-    def _register(registry: Any, keys: set[str]) -> None:
-        if keys:
-            registry.upsert(ids=sorted(keys), embeddings=[[0.0]] * len(keys))
 
     def _scan_keys(self) -> set[str]:
         keys: set[str] = set()
