@@ -104,6 +104,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         loader_options=loader_options,
         embedder_options=_embed_options(args),
+        **_ray_options(args),
     )
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -115,6 +116,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for t in report.targets:
         print(f"  {t.url}: wrote {t.written}, unchanged {t.skipped}, removed stale {t.deleted}")
     return 0
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``ingest``'s engine and its Ray settings (given only with ``--engine ray``)."""
+    options = {"ray_address": args.ray_address, "embed_actors": args.embed_actors,
+               "gpus_per_actor": args.gpus_per_actor, "batch_size": args.batch_size}
+    return {"engine": args.engine, **{k: v for k, v in options.items() if v is not None}}
 
 
 def _embed_flags(p: argparse.ArgumentParser) -> None:
@@ -350,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ray = p.add_argument_group("Ray (--engine ray, needs vecstore[ray])")
+    ray.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="local: this process; ray: load, chunk and embed on a Ray cluster (default local)")
+    ray.add_argument("--ray-address", help="the cluster to join, e.g. auto or ray://head:10001 (default: RAY_ADDRESS,"
+                     " else a local Ray)")
+    ray.add_argument("--embed-actors", type=int, help="embedding actors, each loading the model once (default 1)")
+    ray.add_argument("--gpus-per-actor", type=float, help="GPUs per embedding actor (default 0: CPU)")
+    ray.add_argument("--batch-size", type=int, help="chunks per embedding batch and per write (default 256)")
     _embed_flags(p)
     p.set_defaults(func=cmd_ingest)
 

@@ -226,7 +226,7 @@ class Ingestor:
             chunks_by_doc: dict[str, list[Chunk]] = {}
             hashes: dict[str, str] = {}
             for doc in docs:
-                hashes[doc.id] = text_hash(f"{doc.id}\x00{signature}\x00{doc.text}")[:16]
+                hashes[doc.id] = document_hash(doc, signature)
                 chunks_by_doc[doc.id] = chunker.chunk(doc, doc_hash=hashes[doc.id])
             seen.update(chunks_by_doc)
             all_chunks = [c for cs in chunks_by_doc.values() for c in cs]
@@ -243,25 +243,45 @@ class Ingestor:
                     tr.written += col.upsert(ids=[c.id for c in chunks], vectors=np.stack([vectors[c.id] for c in chunks]),
                                              texts=[c.text for c in chunks], metadata=[c.metadata for c in chunks])
                 if dirty:
-                    stale = {"doc_id": {"$in": sorted(dirty)}, "doc_hash": {"$nin": sorted({hashes[d] for d in dirty})}}
-                    tr.deleted += col.delete(filter=stale)
+                    tr.deleted += col.delete(filter=stale_chunks({d: hashes[d] for d in dirty}))
                 tr.seconds += time.perf_counter() - start
             if progress:
                 progress(len(docs))
         if prune:
             for col, tr in zip(targets, target_reports):
-                gone = [r.id for batch in col.iterate(include_vectors=False) for r in batch
-                        if r.metadata.get("doc_id") not in seen]
-                if gone:
-                    tr.deleted += col.delete(gone)
+                tr.deleted += prune_missing(col, seen)
 
     @staticmethod
     def _dirty(col: Collection, chunks_by_doc: dict[str, list[Chunk]], hashes: dict[str, str]) -> list[str]:
         """Documents of the batch whose chunks in ``col`` are missing or out of date."""
-        ids = [c.id for cs in chunks_by_doc.values() for c in cs]
-        present = {r.id: r.metadata.get("doc_hash") for r in col.get(ids, include_vectors=False)} if ids else {}
+        present = stored_hashes(col, [c.id for cs in chunks_by_doc.values() for c in cs])
         return [d for d, cs in chunks_by_doc.items()
                 if not cs or any(present.get(c.id) != hashes[d] for c in cs)]
+
+
+# -- the decisions every engine shares (the Ray engine, :mod:`.raydata`, calls these too) -----------
+
+
+def document_hash(doc: Document, signature: str) -> str:
+    """``doc_hash``: the document's id and text under these chunking settings."""
+    return text_hash(f"{doc.id}\x00{signature}\x00{doc.text}")[:16]
+
+
+def stored_hashes(col: Collection, ids: list[str]) -> dict[str, Any]:
+    """``{chunk id: its stored doc_hash}`` for the chunks of ``ids`` that ``col`` holds."""
+    return {r.id: r.metadata.get("doc_hash") for r in col.get(ids, include_vectors=False)} if ids else {}
+
+
+def stale_chunks(current: dict[str, str]) -> dict[str, Any]:
+    """The filter of the chunks of these documents (``{doc id: current doc_hash}``) that are out of
+    date: their chunks under another ``doc_hash``; never a current chunk."""
+    return {"doc_id": {"$in": sorted(current)}, "doc_hash": {"$nin": sorted(set(current.values()))}}
+
+
+def prune_missing(col: Collection, seen: set[str]) -> int:
+    """Delete the chunks of documents not in ``seen`` (``prune=True``); how many went."""
+    gone = [r.id for batch in col.iterate(include_vectors=False) for r in batch if r.metadata.get("doc_id") not in seen]
+    return col.delete(gone) if gone else 0
 
 
 def ingest(
@@ -283,18 +303,42 @@ def ingest(
     progress: bool | Callable[[int], None] = False,
     loader_options: dict[str, Any] | None = None,
     embedder_options: dict[str, Any] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    embed_actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    batch_size: int | None = None,
 ) -> IngestReport:
     """Ingest ``source`` (a path, or documents) into ``collection`` on every target.
 
     ``targets`` are store URLs (opened and closed here), stores or collections.
     ``embedder_options`` go to :func:`~vecstore.embed.load_embedder` (``backend``,
     ``quantize``, ``precision``, ``device``, ...) when no ``embedder`` is given.
+    ``engine="ray"`` runs loading, chunking, embedding and (for server targets) writing on a
+    Ray cluster (:mod:`vecstore.pipeline.raydata`, extra ``vecstore[ray]``) with the same
+    decisions; ``ray_address``, ``embed_actors``, ``gpus_per_actor`` and ``batch_size``
+    (chunks per batch) apply to it only.
     Returns an :class:`IngestReport` with counts and timings.
     """
     started = time.perf_counter()
     # what is cheap to check is checked before the model loads (seconds) or anything is created
     check_collection_name(collection)
     check_chunking(chunking, chunk_size, overlap)
+    ray_options: dict[str, Any] = {"ray_address": ray_address, "embed_actors": embed_actors, "gpus_per_actor": gpus_per_actor,
+                   "batch_size": batch_size}
+    if engine == "ray":
+        from . import raydata
+
+        raydata.check(embedder, **ray_options)
+    elif engine != "local":
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'ray'")
+    elif any(v is not None for v in ray_options.values()):
+        from ..errors import ConfigError
+
+        given = ", ".join(k for k, v in ray_options.items() if v is not None)
+        raise ConfigError(f"{given}: only for engine='ray'")
     variant = {k: v for k, v in (embedder_options or {}).items() if k in ("backend", "quantize", "precision") and v}
     if variant and embedder is None:
         check_variant(**variant)
@@ -326,12 +370,17 @@ def ingest(
             col, _ = open_target(target, collection, embedder, metric, index, index_options)
             cols.append(col)
             report.targets.append(TargetReport(col.store.url))
-        callback, bar = _progress(progress)
-        try:
-            Ingestor(embedder, chunker, cache_obj).run(documents, cols, report, batch_docs, prune, callback)
-        finally:
-            if bar is not None:
-                bar.close()
+        if engine == "ray":
+            raydata.run(source if isinstance(source, str) else documents, cols, report, embedder, model,
+                        embedder_options, chunking, chunk_size, overlap, cache_obj,
+                        loader_options, prune, progress=bool(progress), **ray_options)
+        else:
+            callback, bar = _progress(progress)
+            try:
+                Ingestor(embedder, chunker, cache_obj).run(documents, cols, report, batch_docs, prune, callback)
+            finally:
+                if bar is not None:
+                    bar.close()
     finally:
         for store in opened:
             store.close()

@@ -115,17 +115,26 @@ def load_directory(
     path: str | os.PathLike[str], patterns: Sequence[str] = DEFAULT_PATTERNS, exclude: Sequence[str] = ()
 ) -> Iterator[Document]:
     """Every file under ``path`` matching ``patterns``, in sorted order; ids are relative paths."""
+    for p, rel in directory_files(path, patterns, exclude):
+        yield load_file(p, rel)
+
+
+def directory_files(
+    path: str | os.PathLike[str], patterns: Sequence[str] = DEFAULT_PATTERNS, exclude: Sequence[str] = ()
+) -> list[tuple[Path, str]]:
+    """``(file, id)`` of every file :func:`load_directory` loads, in its order; ids are relative paths."""
     root = Path(path)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory")
     seen: set[Path] = set()
     for pattern in patterns:
         seen.update(p for p in root.glob(pattern) if p.is_file())
+    out = []
     for p in sorted(seen):
         rel = p.relative_to(root).as_posix()
-        if any(Path(rel).match(x) for x in exclude):
-            continue
-        yield load_file(p, rel)
+        if not any(Path(rel).match(x) for x in exclude):
+            out.append((p, rel))
+    return out
 
 
 def _fields(row: dict[str, Any], id_field: str, text_fields: Sequence[str], metadata_fields: Sequence[str] | None,
@@ -152,13 +161,21 @@ def load_jsonl(
     p = Path(path)
     with _open_text(p) as fh:
         for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise InvalidInputError(f"{p}:{n}: not JSON ({exc})") from exc
-            yield _fields(row, id_field, text_fields, metadata_fields, f"{p.name}:{n}")
+            doc = json_document(line, f"{p.name}:{n}", id_field, text_fields, metadata_fields)
+            if doc is not None:
+                yield doc
+
+
+def json_document(line: str, where: str, id_field: str = "id", text_fields: Sequence[str] = ("text",),
+                  metadata_fields: Sequence[str] | None = None) -> Document | None:
+    """The document of one JSON line (``None`` for a blank one); ``where`` names it in errors."""
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise InvalidInputError(f"{where}: not JSON ({exc})") from exc
+    return _fields(row, id_field, text_fields, metadata_fields, where)
 
 
 def load_csv(
@@ -183,6 +200,10 @@ def is_beir(path: str | os.PathLike[str]) -> bool:
     return p.is_dir() and ((p / "corpus.jsonl").exists() or (p / "corpus.jsonl.gz").exists())
 
 
+#: How a BEIR corpus line becomes a document: text is ``title + " " + text``
+BEIR_FIELDS: dict[str, Any] = {"id_field": "_id", "text_fields": ("title", "text"), "metadata_fields": ("title",)}
+
+
 @dataclasses.dataclass
 class BeirDataset:
     """A BEIR directory: the corpus streams, queries and judgments load on demand."""
@@ -197,9 +218,13 @@ class BeirDataset:
         raise ConfigError(f"{self.path} has no corpus.jsonl or corpus.jsonl.gz")
 
     def corpus(self) -> Iterator[Document]:
-        for doc in load_jsonl(self.corpus_file, id_field="_id", text_fields=("title", "text"), metadata_fields=("title",)):
-            doc.source = f"{self.path.name}/{doc.id}"
-            yield doc
+        for doc in load_jsonl(self.corpus_file, **BEIR_FIELDS):
+            yield self.document(doc)
+
+    def document(self, doc: Document) -> Document:
+        """A corpus line's document as :meth:`corpus` gives it."""
+        doc.source = f"{self.path.name}/{doc.id}"
+        return doc
 
     def queries(self, split: str | None = "test") -> dict[str, str]:
         """Query texts; with ``split``, only the queries judged in ``qrels/<split>.tsv``."""

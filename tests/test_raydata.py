@@ -1,0 +1,200 @@
+"""``ingest(engine="ray")`` on a real local Ray (``ray.init(num_cpus=2)``), no mock of Ray: the same
+records as the single-process pipeline into a real Chroma server, PostgreSQL and a Faiss directory,
+re-runs that embed and write nothing, ``prune``, an embedding actor killed mid-run, and the typed
+errors raised before any write."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import threading
+import time
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecstore
+from vecstore.embed import load_embedder
+from vecstore.errors import BackendNotInstalledError, BackendUnavailableError, ConfigError
+from vecstore.testing.servers import free_port
+
+try:
+    import ray
+except ImportError:
+    if os.environ.get("CI"):  # CI installs vecstore[ray]: a missing Ray there is a failure, not a skip
+        raise
+    pytest.skip("Ray is not installed: pip install 'vecstore[ray]'", allow_module_level=True)
+
+HASH = "vecstore/hash-trigram-64"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the workers inherit the driver's environment
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _beir(path: Path, scifact: Path, n: int, skip: set[str] = frozenset()) -> Path:
+    """A BEIR directory with the first ``n`` SciFact documents (less ``skip``), for this test only."""
+    path.mkdir(parents=True, exist_ok=True)
+    with gzip.open(scifact / "corpus.jsonl.gz", "rt") as fh, open(path / "corpus.jsonl", "w") as out:
+        for line in islice(fh, n):
+            if json.loads(line)["_id"] not in skip:
+                out.write(line)
+    return path
+
+
+def _records(url: str, name: str) -> dict[str, vecstore.Record]:
+    with vecstore.connect(url) as store:
+        col = store.get_collection(name)
+        out = {r.id: r for batch in col.iterate() for r in batch}
+        assert len(out) == col.count()  # no id twice
+        return out
+
+
+def _same(a: dict[str, vecstore.Record], b: dict[str, vecstore.Record]) -> None:
+    assert sorted(a) == sorted(b)
+    for id_, rec in a.items():
+        assert rec.text == b[id_].text and rec.metadata == b[id_].metadata, id_
+    np.testing.assert_allclose(np.stack([a[i].vector for i in sorted(a)]), np.stack([b[i].vector for i in sorted(a)]),
+                               atol=1e-5)
+
+
+def test_ray_ingest_equals_single_process_reruns_nothing_and_prunes(local_ray, tmp_path, scifact, vecstore_url_for):
+    chroma = vecstore_url_for("chroma", server=True)
+    postgres = vecstore_url_for("pgvector", server=True)
+    source = _beir(tmp_path / "sci", scifact, 1000)
+    single = vecstore.ingest(str(source), [f"faiss://{tmp_path}/single"], "sci", cache=str(tmp_path / "c1.sqlite"))
+    assert single.documents == 1000 and single.embedded > 0
+
+    # servers only: written from the workers through the datasink, the real model in the actor
+    servers = vecstore.ingest(str(source), [chroma, postgres], "sci", engine="ray", cache=str(tmp_path / "c2.sqlite"),
+                              batch_size=64)
+    assert (servers.documents, servers.chunks) == (single.documents, single.chunks)
+    assert servers.embedded == single.embedded and servers.cache_hits == single.cache_hits
+    assert [t.written for t in servers.targets] == [single.chunks] * 2
+    # with a Faiss directory: the driver writes; the servers, checked in the workers, take nothing
+    mixed = vecstore.ingest(str(source), [f"faiss://{tmp_path}/ray", chroma], "sci", engine="ray",
+                            cache=str(tmp_path / "c2.sqlite"))
+    assert mixed.embedded == 0 and [t.written for t in mixed.targets] == [single.chunks, 0]
+
+    want = _records(f"faiss://{tmp_path}/single", "sci")
+    for url in (f"faiss://{tmp_path}/ray", chroma, postgres):
+        _same(want, _records(url, "sci"))
+    assert vecstore.connect(chroma).get_collection("sci").info["embedding"] == \
+        vecstore.connect(f"faiss://{tmp_path}/single").get_collection("sci").info["embedding"]
+
+    again = vecstore.ingest(str(source), [f"faiss://{tmp_path}/ray", chroma, postgres], "sci", engine="ray",
+                            cache=str(tmp_path / "c2.sqlite"))
+    assert again.embedded == 0 and [t.written for t in again.targets] == [0, 0, 0]
+    assert [t.skipped for t in again.targets] == [single.chunks] * 3
+
+    removed = sorted({r.metadata["doc_id"] for r in want.values()})[::97][:10]
+    smaller = _beir(tmp_path / "sci-less", scifact, 1000, set(removed))
+    pruned = vecstore.ingest(str(smaller), [f"faiss://{tmp_path}/ray", chroma, postgres], "sci", engine="ray",
+                             cache=str(tmp_path / "c2.sqlite"), prune=True)
+    gone = {i for i, r in want.items() if r.metadata["doc_id"] in removed}
+    assert len(removed) == 10 and gone
+    assert [t.deleted for t in pruned.targets] == [len(gone)] * 3 and pruned.embedded == 0
+    for url in (f"faiss://{tmp_path}/ray", chroma, postgres):
+        assert sorted(_records(url, "sci")) == sorted(set(want) - gone)
+
+
+def _embedding_actor(local_ray, deadline: float) -> ray.actor.ActorHandle:
+    from ray._private.state import actors
+
+    while time.monotonic() < deadline:
+        alive = [a for a in actors().values() if "_Embed" in a["ActorClassName"] and a["State"] == "ALIVE"]
+        if alive:
+            core = ray._private.worker.global_worker.core_worker
+            return core.get_actor_handle(ray.ActorID.from_hex(alive[0]["ActorID"]))
+        time.sleep(0.1)
+    raise AssertionError("no embedding actor started")
+
+
+def test_embedding_actor_killed_mid_run_leaves_no_duplicate_and_nothing_missing(local_ray, tmp_path, scifact,
+                                                                               vecstore_url_for):
+    chroma = vecstore_url_for("chroma", server=True)
+    source = _beir(tmp_path / "sci", scifact, 300)
+    # chunks by characters do not depend on the model: the ids a complete run must leave
+    with vecstore.connect("faiss://") as memory:
+        vecstore.ingest(str(source), [memory], "kill", model=HASH, chunking="chars", cache=False)
+        want = {r.id for batch in memory.collection("kill").iterate(include_vectors=False) for r in batch}
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            out["report"] = vecstore.ingest(str(source), [chroma], "kill", chunking="chars", cache=False,
+                                            engine="ray", batch_size=16)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            out["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    actor = _embedding_actor(local_ray, time.monotonic() + 120)
+    with vecstore.connect(chroma) as store:  # kill it once it has embedded and written some
+        while not store.has_collection("kill") or store.get_collection("kill").count() == 0:
+            assert worker.is_alive(), out
+            time.sleep(0.05)
+        written_before = store.get_collection("kill").count()
+    ray.kill(actor, no_restart=False)
+    worker.join(600)
+    assert "error" not in out, out.get("error")
+    report = out["report"]
+    assert written_before < len(want)  # the kill came mid-run
+    assert report.chunks == len(want)  # type: ignore[attr-defined]
+    assert sorted(_records(chroma, "kill")) == sorted(want)  # _records: no id twice
+
+
+def test_typed_errors_before_any_write(local_ray, tmp_path, monkeypatch):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "alpha beta"}) + "\n")
+    target = f"faiss://{tmp_path}/t"
+    with pytest.raises(ConfigError, match="no such file"):
+        vecstore.ingest(str(tmp_path / "missing.jsonl"), [target], "c", model=HASH, engine="ray")
+    dead = f"chroma://127.0.0.1:{free_port()}"
+    with pytest.raises(BackendUnavailableError, match="127.0.0.1"):
+        vecstore.ingest(str(docs), [target, dead], "c", model=HASH, engine="ray", cache=False)
+    with pytest.raises(ConfigError, match="by name"):
+        vecstore.ingest(str(docs), [target], "c", embedder=load_embedder(HASH), engine="ray")
+    with pytest.raises(ConfigError, match="unknown engine"):
+        vecstore.ingest(str(docs), [target], "c", model=HASH, engine="spark")
+    with pytest.raises(ConfigError, match="only for engine='ray'"):
+        vecstore.ingest(str(docs), [target], "c", model=HASH, embed_actors=2)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if vecstore[ray] were not installed
+    with pytest.raises(BackendNotInstalledError, match=r"vecstore\[ray\]"):
+        vecstore.ingest(str(docs), [target], "c", model=HASH, engine="ray")
+    assert not (tmp_path / "t").exists() or not vecstore.connect(target).has_collection("c")
+
+
+def test_import_and_single_process_path_never_import_ray(tmp_path):
+    import subprocess
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "alpha beta"}) + "\n")
+    code = ("import sys, vecstore; from vecstore.pipeline.ingest import ingest; "
+            f"ingest({str(docs)!r}, ['faiss://'], 'c', model={HASH!r}, cache=False); "
+            "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_cli_engine_ray(local_ray, tmp_path, capsys):
+    from vecstore.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(5):
+        (docs / f"d{i}.md").write_text(f"# note {i}\n\nsome words about topic {i} and more words")
+    target = f"faiss://{tmp_path}/f"
+    args = ["ingest", str(docs), "--to", target, "--collection", "notes", "--model", HASH, "--no-cache", "--json", "-q"]
+    assert main([*args, "--engine", "ray", "--embed-actors", "1", "--batch-size", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == 5 and report["targets"][0]["written"] == report["chunks"] > 0
+    assert main(args) == 0  # the single-process pipeline finds everything current
+    assert json.loads(capsys.readouterr().out)["targets"][0]["written"] == 0
