@@ -198,3 +198,21 @@ def test_cli_engine_ray(local_ray, tmp_path, capsys):
     assert report["documents"] == 5 and report["targets"][0]["written"] == report["chunks"] > 0
     assert main(args) == 0  # the single-process pipeline finds everything current
     assert json.loads(capsys.readouterr().out)["targets"][0]["written"] == 0
+
+
+def test_compare_clients_as_ray_actors_against_a_real_chroma_server(local_ray, tmp_path, vecstore_url_for):
+    from tests.test_pipeline import make_beir
+    from vecstore.compare import compare
+    from vecstore.embed import HashEmbedder
+
+    chroma = vecstore_url_for("chroma", server=True)
+    data = make_beir(tmp_path / "beir", n=60)
+    results = compare(data, [f"chroma={chroma}"], out=tmp_path / "out", embedder=HashEmbedder(32), cache=False,
+                      repeat=2, warmup=1, concurrency=[1, 4], engine="ray")
+    (row,) = results["backends"]
+    assert row["status"] == "ok", row.get("error")
+    assert [(lv["clients"], lv["kind"]) for lv in row["levels"]] == [(1, "ray actors"), (4, "ray actors")]
+    for lv in row["levels"]:
+        assert lv["queries"] == 2 * results["dataset"]["queries"] and lv["qps"] > 0
+        assert lv["identical_topk"] == 1.0
+    assert ray.is_initialized()  # the test's cluster, joined and left running

@@ -220,7 +220,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "filter_field": args.filter_field, "queries": args.queries, "qrels": args.qrels,
         "sweep": parse_sweep(args.sweep) or None, "out": args.out,
         "embedding": _embed_options(args) or None, "embedders": args.embedder,
-        "modes": args.mode,
+        "modes": args.mode, "engine": args.engine, "ray_address": args.ray_address,
+        "while_ingesting": args.while_ingesting or None,
     }
     if args.no_filter:
         flags["filter_field"], flags["synthetic_filter"] = "", False
@@ -407,7 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, help="results per query (default 10)")
     p.add_argument("--repeat", type=int, help="timed repetitions of the query set (default 3)")
     p.add_argument("--warmup", type=int, help="warm-up queries, excluded (default 10)")
-    p.add_argument("--concurrency", type=int, help="threads for the concurrent run (default 4)")
+    p.add_argument("--concurrency", metavar="N[,N...]", help="clients sending the queries at once, one level each,"
+                   " e.g. 1,4,16: processes (Ray actors with --engine ray) for a server, threads for a store in this"
+                   " process (default 4)")
+    p.add_argument("--engine", choices=["local", "ray"], help="local: client processes; ray: client actors on a Ray"
+                   " cluster (needs vecstore[ray])")
+    p.add_argument("--ray-address", help="the Ray cluster for --engine ray (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--while-ingesting", action="store_true",
+                   help="also measure the highest level while the corpus is upserted again")
     p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2", help="e.g. ef_search=16,32,64,128")
     p.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2)")
     p.add_argument("--mode", help="search modes to measure, comma-separated: dense,lexical,hybrid (default dense)")

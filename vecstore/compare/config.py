@@ -4,7 +4,7 @@ how queries are measured.  From CLI flags or a TOML/YAML file::
     dataset = "../shared/datasets/scifact"
     k = 10
     repeat = 3
-    concurrency = 4
+    concurrency = [1, 4, 16]   # clients at once, one level each
     sweep = {ef_search = [16, 32, 64, 128], num_candidates = [20, 50, 100, 200]}
 
     [[backend]]
@@ -123,7 +123,14 @@ class CompareConfig:
     quality_k: int = 100
     repeat: int = 3
     warmup: int = 10
-    concurrency: int = 4
+    #: concurrency levels: clients sending the queries at once (processes, or Ray actors with
+    #: engine="ray"; threads for a store in this process); one number is one level
+    concurrency: list[int] = dataclasses.field(default_factory=lambda: [4])
+    #: "local" (client processes) or "ray" (client actors on the cluster at ray_address)
+    engine: str = "local"
+    ray_address: str | None = None
+    #: also measure the highest level while the corpus is upserted again (streaming writes)
+    while_ingesting: bool = False
     model: str | None = None
     #: inference options of the model whose vectors go to the backends (backend, quantize, ...)
     embedding: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -158,7 +165,10 @@ class CompareConfig:
             raise ConfigError(f"unknown search mode(s) {unknown or self.modes}: use {', '.join(MODES)}")
         if not self.backends:
             raise ConfigError("compare needs at least one --backend")
-        for name in ("k", "quality_k", "repeat", "concurrency"):
+        self.concurrency = parse_levels(self.concurrency)
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"unknown engine {self.engine!r}: use 'local' or 'ray'")
+        for name in ("k", "quality_k", "repeat"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         labels = [b.label for b in self.backends]
@@ -168,6 +178,18 @@ class CompareConfig:
         names = [e.label for e in self.embedders]
         if len(set(names)) != len(names):
             raise ConfigError(f"embedder labels must be unique, got {names}; name them LABEL=SPEC")
+
+
+def parse_levels(value: Any) -> list[int]:
+    """``4``, ``[1, 4, 16]`` or ``"1,4,16"`` → ``[1, 4, 16]`` (sorted, distinct, each at least 1)."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    try:
+        levels = sorted({int(str(v).strip()) for v in items if str(v).strip()})
+    except ValueError:
+        raise ConfigError(f"concurrency takes client counts such as 1,4,16, got {value!r}") from None
+    if not levels or levels[0] < 1:
+        raise ConfigError(f"concurrency levels must be at least 1, got {value!r}")
+    return levels
 
 
 def parse_sweep(items: list[str] | None) -> dict[str, list[Any]]:

@@ -44,8 +44,9 @@ def _f(b: dict[str, Any], key: str, sub: str | None, digits: int) -> str:
 
 def rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     k = results["config"]["k"]
-    header = [name.replace("recall@k", f"recall@{k}").replace("xN", f"x{results['config']['concurrency']}")
-              for name, _ in COLUMNS]
+    levels = results["config"]["concurrency"]
+    top = max(levels) if isinstance(levels, list) else levels
+    header = [name.replace("recall@k", f"recall@{k}").replace("xN", f"x{top}") for name, _ in COLUMNS]
     body = []
     for b in results["backends"]:
         if b["status"] != "ok":
@@ -110,6 +111,7 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
                 "|---|---|---:|---:|---:|---:|"]
         out += [f"| {label} | {s['param']} | {s['value']} | {s[f'recall@{k}']:.3f} | {s['qps']:.0f} | {s['p50_ms']:.2f} |"
                 for label, s in sweeps]
+    out += level_lines(results)
     out += filter_lines(results)
     out += mode_lines(results)
     out += embedder_lines(results)
@@ -118,6 +120,28 @@ def markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
     for p in plots or []:
         out += ["", f"![{Path(p).stem}]({Path(p).name})"]
     return "\n".join(out) + "\n"
+
+
+def level_lines(results: dict[str, Any]) -> list[str]:
+    """Throughput and latency at each concurrency level, and while the corpus is rewritten."""
+    ok = [b for b in results["backends"] if b["status"] == "ok" and b.get("levels")]
+    if not ok:
+        return []
+    k = results["config"]["k"]
+    out = ["", "Queries from several clients at once (identical top-k: share of queries whose top-k equals the"
+           " sequential run's):", "",
+           f"| backend | clients | as | QPS | p50 ms | p95 ms | p99 ms | recall@{k} | identical top-k |",
+           "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for b in ok:
+        rows_ = [(str(lv["clients"]), lv) for lv in b["levels"]]
+        if b.get("while_ingesting"):
+            w = b["while_ingesting"]
+            rows_.append((f"{w['clients']}, writing {w['writes_per_s']:,.0f} records/s", w))
+        for clients, lv in rows_:
+            out.append(f"| {b['label']} | {clients} | {lv['kind']} | {_f(lv, 'qps', None, 0)} | {lv['p50_ms']:.2f} |"
+                       f" {lv['p95_ms']:.2f} | {lv['p99_ms']:.2f} | {lv[f'recall@{k}']:.3f} |"
+                       f" {_f(lv, 'identical_topk', None, 3)} |")
+    return out
 
 
 def filter_lines(results: dict[str, Any]) -> list[str]:
@@ -211,12 +235,9 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         # one marker shape per backend, outlined and translucent: two at the same spot both show
         ax.scatter([b[f"recall@{k}"]], [b["latency"]["qps"]], s=90, marker=marker, color=color, label=b["label"],
                    zorder=3 + i, alpha=0.8, edgecolors="black", linewidths=0.6)
-    ax.set_xlabel(f"recall@{k} vs exact search")
-    ax.set_ylabel("queries per second (sequential)")
     ax.set_yscale("log")
-    ax.set_title("Recall vs throughput (markers: default settings; lines: sweeps)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _label(ax, f"recall@{k} vs exact search", "queries per second (sequential)",
+           "Recall vs throughput (markers: default settings; lines: sweeps)")
     paths.append(save(fig, out_dir / "recall_vs_qps.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -263,9 +284,27 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         fig.colorbar(im)
         ax.set_title(f"Top-{k} agreement between backends")
         paths.append(save(fig, out_dir / "overlap.png"))
+    curves = [b for b in ok if len(b.get("levels", [])) > 1]
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, b in enumerate(curves):
+            ax.plot([lv["clients"] for lv in b["levels"]], [lv["qps"] for lv in b["levels"]],
+                    marker=MARKERS[i % len(MARKERS)], label=f"{b['label']} ({b['levels'][0]['kind']})")
+        ax.set_xscale("log", base=2)
+        _label(ax, "clients at once", "queries per second", "Throughput by number of clients")
+        paths.append(save(fig, out_dir / "qps_vs_clients.png"))
     if results.get("embedders"):
         paths.append(_quality_vs_speed(plt, results, out_dir))
     return paths
+
+
+def _label(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    """Axis labels, title, a light grid and the legend of a line or scatter plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _quality_vs_speed(plt: Any, results: dict[str, Any], out_dir: Path) -> Path:

@@ -10,6 +10,7 @@ as failed with its error; the others still run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -20,8 +21,7 @@ import platform
 import statistics
 import time
 import traceback
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ..pipeline.ingest import Ingestor, IngestReport
 from ..pipeline.loaders import BeirDataset, Document, is_beir, load, load_jsonl, load_qrels
 from ..registry import connect
 from ..store import Collection
-from . import metrics, synthetic
+from . import clients, metrics, synthetic
 from .config import BackendSpec, CompareConfig
 
 SCHEMA_VERSION = 1
@@ -127,18 +127,6 @@ def _timed(search: Callable[[np.ndarray], list[str]], queries: np.ndarray) -> tu
     return results, latencies, time.perf_counter() - wall
 
 
-def _concurrent(search: Callable[[np.ndarray], list[str]], queries: np.ndarray, workers: int) -> tuple[list[float], float]:
-    def one(q: np.ndarray) -> float:
-        start = time.perf_counter()
-        search(q)
-        return time.perf_counter() - start
-
-    wall = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        latencies = list(pool.map(one, queries))
-    return latencies, time.perf_counter() - wall
-
-
 def _disk_size(url: str) -> int | None:
     from ..url import parse_url
 
@@ -214,9 +202,26 @@ def measure_backend(
         out["topk"] = first
         out[f"recall@{k}"] = metrics.recall_vs_exact(first, exact, k)
 
-        log(f"{spec.label}: {len(qids)} queries on {config.concurrency} threads")
-        lat_c, wall_c = _concurrent(search, np.concatenate([query_vectors] * config.repeat), config.concurrency)
-        out["concurrent"] = {"threads": config.concurrency, **metrics.latency_summary(lat_c), "qps": len(lat_c) / wall_c}
+        repeated = np.concatenate([query_vectors] * config.repeat)
+
+        def level(n: int) -> dict[str, Any]:
+            return clients.measure_level(col, spec.url, spec.connect_options, repeated, n, k, params, config.warmup,
+                                         config.engine, first * config.repeat, exact * config.repeat)
+
+        out["levels"] = []
+        for n in config.concurrency:
+            log(f"{spec.label}: {len(repeated)} queries from {n} clients")
+            out["levels"].append(level(n))
+        top = out["levels"][-1]
+        out["concurrent"] = {**top, **({"threads": top["clients"]} if top["kind"] == "threads" else {})}
+        if config.while_ingesting:
+            log(f"{spec.label}: {len(repeated)} queries from {top['clients']} clients while the corpus is upserted again")
+
+            def rewrite(a: int, b: int) -> None:
+                texts = None if data.texts is None else data.texts[a:b]
+                col.upsert(ids=data.ids[a:b], vectors=doc_vectors[a:b], texts=texts, metadata=metadata[a:b])
+
+            out["while_ingesting"] = clients.while_writing(rewrite, len(data.ids), lambda: level(top["clients"]))
 
         out["filters"] = {}
         for label, f in filters.items():
@@ -355,15 +360,16 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
             "mrr@10": metrics.mrr_at_k(exact_run, data.qrels, 10),
             "recall@100": metrics.recall_at_k(exact_run, data.qrels, 100),
         }
-    for spec in config.backends:
-        try:
-            results["backends"].append(
-                measure_backend(spec, config, data, doc_vectors, metadata, query_vectors, exact, filters, log))
-        except Exception as exc:  # one backend failing must not stop the others
-            log(f"{spec.label}: FAILED: {type(exc).__name__}: {exc}")
-            results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
-                                        "error": f"{type(exc).__name__}: {exc}",
-                                        "traceback": traceback.format_exc(limit=5)})
+    with _ray_for(config):
+        for spec in config.backends:
+            try:
+                results["backends"].append(
+                    measure_backend(spec, config, data, doc_vectors, metadata, query_vectors, exact, filters, log))
+            except Exception as exc:  # one backend failing must not stop the others
+                log(f"{spec.label}: FAILED: {type(exc).__name__}: {exc}")
+                results["backends"].append({"label": spec.label, "url": spec.url, "status": "failed",
+                                            "error": f"{type(exc).__name__}: {exc}",
+                                            "traceback": traceback.format_exc(limit=5)})
     if config.embedders and embedder is not None:
         results["embedders"], results["embedder_overlap"] = compare_embedders(
             config, data, embedder, doc_vectors, query_vectors, log)
@@ -372,6 +378,26 @@ def run(config: CompareConfig, *, embedder: Embedder | None = None, cache: Embed
     results["mode_overlap"] = {mode: mode_overlap(results["backends"], mode, config.k)
                                for mode in config.modes if mode != "dense"}
     return results
+
+
+@contextlib.contextmanager
+def _ray_for(config: CompareConfig) -> Iterator[None]:
+    """With ``engine="ray"``: the cluster at ``ray_address`` joined (or a local Ray started and,
+    after the run, stopped) for the client actors."""
+    if config.engine != "ray":
+        yield
+        return
+    from ..pipeline.raydata import _ray
+
+    ray = _ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=config.ray_address, log_to_driver=False, include_dashboard=False)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _prepare_embedded(config: CompareConfig, embedder: Embedder | None, cache: EmbeddingCache | None | bool,
