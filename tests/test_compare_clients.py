@@ -49,3 +49,21 @@ def test_client_processes_against_a_real_chroma_server(tmp_path, vecstore_url_fo
     summary = (out / "summary.md").read_text()
     assert "Queries from several clients at once" in summary and "| chroma | 4 | processes |" in summary
     assert (out / "qps_vs_clients.png").stat().st_size > 0
+
+
+def test_a_client_that_cannot_connect_fails_the_level_with_a_vecstore_error(tmp_path):
+    """One client of four failing must not leave the other three waiting at the start line."""
+    import numpy as np
+
+    from vecstore.compare import clients
+    from vecstore.errors import BackendUnavailableError
+    from vecstore.testing.servers import free_port
+
+    dead = f"chroma://127.0.0.1:{free_port()}"
+
+    class Col:
+        name = "c"
+
+    queries = np.ones((8, 4), dtype=np.float32)
+    with pytest.raises(BackendUnavailableError, match="127.0.0.1"):
+        clients.measure_level(Col(), dead, {}, queries, 4, 3, {}, 1, "local", [], [])

@@ -32,6 +32,8 @@ from . import metrics
 ClientResult = tuple[list[int], list[float], list[list[str]], float, float]
 #: Records per upsert of the --while-ingesting writer
 STREAM_BATCH = 256
+#: How long a warmed-up client waits for the others before the level fails
+BARRIER_TIMEOUT_S = 600.0
 
 
 def _search_all(col: Any, queries: np.ndarray, k: int, params: dict[str, Any]) -> tuple[list[float], list[list[str]]]:
@@ -67,10 +69,14 @@ class _Client:
 
 def _process_client(url: ConnectionSpec, options: dict[str, Any], collection: str, share: list[int],
                     queries: np.ndarray, k: int, params: dict[str, Any], warmup: int, barrier: Any) -> ClientResult:
-    client = _Client(url, options, collection)
     try:
+        client = _Client(url, options, collection)
         client.warm(queries[:warmup], k, params)
-        barrier.wait()
+    except BaseException:
+        barrier.abort()  # the others stop waiting for this one: the level fails with this error
+        raise
+    try:
+        barrier.wait(BARRIER_TIMEOUT_S)
         return client.run(share, queries, k, params)
     finally:
         client.close()
@@ -113,8 +119,12 @@ def _threads(col: Any, queries: np.ndarray, clients: int, k: int, params: dict[s
     barrier = threading.Barrier(clients)
 
     def client(share: list[int]) -> ClientResult:
-        _search_all(col, queries[share][:warmup], k, params)
-        barrier.wait()
+        try:
+            _search_all(col, queries[share][:warmup], k, params)
+        except BaseException:
+            barrier.abort()
+            raise
+        barrier.wait(BARRIER_TIMEOUT_S)
         start = time.time()
         latencies, ids = _search_all(col, queries[share], k, params)
         return share, latencies, ids, start, time.time()

@@ -106,6 +106,7 @@ class _Spec:
     urls: tuple[str, ...]  # every target, in the report's order (redacted)
     checked: tuple[bool, ...]  # the targets checked (and written) by the workers
     threads: int | None  # torch threads per embedding actor on a CPU
+    gpu: bool  # the embedding actors hold a GPU: their model goes to "cuda" unless a device is given
     # how to open each target: its parsed URL (secrets included) and connect() options; never printed
     stores: tuple[tuple[ConnectionSpec, dict[str, Any]], ...] = dataclasses.field(repr=False)
 
@@ -208,7 +209,10 @@ class _Embed:
                 torch.set_num_threads(spec.threads)  # Ray sets OMP_NUM_THREADS to the actor's CPUs
             except ImportError:
                 pass
-        embedder = _embedder(spec.model, spec.embedder_options)
+        options = spec.embedder_options
+        if spec.gpu and "device" not in dict(options):
+            options = (*options, ("device", "cuda"))
+        embedder = _embedder(spec.model, options)
         self.dim = embedder.dim
         self.ingestor = Ingestor(embedder, None, EmbeddingCache(spec.cache) if spec.cache else None)
         self.cols = {t: _open(spec, t)[1] for t, checked in enumerate(spec.checked) if checked}
@@ -352,7 +356,7 @@ def run(
         spec = _Spec(model or embedder.name, tuple(sorted((embedder_options or {}).items())), chunking, chunk_size,
                      overlap, str(cache.path) if cache is not None else None, cols[0].name if cols else "",
                      tuple(c.store.url for c in cols), tuple(distributed(c) for c in cols),
-                     None if gpus else max(1, int(cpus // actors)),
+                     None if gpus else max(1, int(cpus // actors)), bool(gpus),
                      tuple((c.store.spec, dict(c.store.options)) for c in cols))
         size = batch_size or DEFAULT_BATCH_SIZE
         ds, kind = _dataset(ray, source, loader_options or {})
