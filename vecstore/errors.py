@@ -26,6 +26,8 @@ removed; they never contain a secret.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BackendError",
     "BackendNotInstalledError",
@@ -106,6 +108,16 @@ class BackendError(VecstoreError, RuntimeError):
         super().__init__(f"{message} [{where}]" if where else message)
         self.backend = backend
         self.url = url
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keeps backend and url when the error crosses a process (a Ray worker, a client process)
+        return _rebuilt, (type(self), str(self), self.backend, self.url)
+
+
+def _rebuilt(cls: type[BackendError], text: str, backend: str, url: str) -> BackendError:
+    err = cls(text)  # the text says backend and url already
+    err.backend, err.url = backend, url
+    return err
 
 
 class BackendUnavailableError(BackendError, ConnectionError):

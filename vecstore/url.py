@@ -41,6 +41,9 @@ class ConnectionSpec:
     #: the database of a server URL's path (PostgreSQL schemes only)
     database: str | None = None
 
+    def __repr__(self) -> str:  # the dataclass's would print the params, API keys among them
+        return f"ConnectionSpec({self.redacted!r})"
+
     @property
     def redacted(self) -> str:
         """The URL with no password or API key in it: safe for messages and logs."""

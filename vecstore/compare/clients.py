@@ -7,7 +7,9 @@ query set from N clients, each a process of its own that opens the store by URL 
 every query over the time from the first start to the last finish, and the latency percentiles
 are over every query.  A store that lives in this process (``faiss://``, a directory) cannot be
 opened by another process, so its clients are N threads here, and the level says so
-(``"clients": "threads"``).
+(``"clients": "threads"``).  Client processes are started with ``spawn``, which imports the
+calling script again: a script that calls :func:`vecstore.compare.compare` needs the usual
+``if __name__ == "__main__":`` guard.
 
 ``--while-ingesting`` measures the same at the highest level while a writer in this process
 upserts the corpus again, batch after batch, until the queries are done (VectorDBBench 1.0's
@@ -95,7 +97,16 @@ def _processes(url: ConnectionSpec, options: dict[str, Any], collection: str, qu
         barrier = manager.Barrier(clients)
         futures = [pool.submit(_process_client, url, options, collection, share, queries[share], k, params, warmup,
                                barrier) for share in _shares(len(queries), clients)]
-        return [f.result() for f in futures]
+        return _results([f.exception() or f.result() for f in futures])
+
+
+def _results(outcomes: list[Any]) -> list[ClientResult]:
+    """The clients' results; if any failed, the error of the one that failed first-hand (the
+    others only saw the start line broken)."""
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+    return outcomes
 
 
 def _ray_actors(url: ConnectionSpec, options: dict[str, Any], collection: str, queries: np.ndarray, clients: int,
@@ -108,7 +119,10 @@ def _ray_actors(url: ConnectionSpec, options: dict[str, Any], collection: str, q
     try:
         shares = _shares(len(queries), clients)
         ray.get([a.warm.remote(queries[s][:warmup], k, params) for a, s in zip(actors, shares)])
-        return list(ray.get([a.run.remote(s, queries[s], k, params) for a, s in zip(actors, shares)]))
+        began = time.time()  # the driver's clock: the actors' may differ (other nodes)
+        results = ray.get([a.run.remote(s, queries[s], k, params) for a, s in zip(actors, shares)])
+        ended = time.time()
+        return [(share, lat, ids, began, ended) for share, lat, ids, _, _ in results]
     finally:
         for actor in actors:
             ray.kill(actor)
@@ -130,7 +144,8 @@ def _threads(col: Any, queries: np.ndarray, clients: int, k: int, params: dict[s
         return share, latencies, ids, start, time.time()
 
     with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(client, _shares(len(queries), clients)))
+        futures = [pool.submit(client, share) for share in _shares(len(queries), clients)]
+        return _results([f.exception() or f.result() for f in futures])
 
 
 def measure_level(col: Any, url: str, connect_options: dict[str, Any], queries: np.ndarray, clients: int, k: int,

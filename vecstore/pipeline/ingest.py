@@ -329,7 +329,7 @@ def ingest(
     if engine == "ray":
         from . import raydata
 
-        raydata.check(embedder, **ray_options)
+        raydata.check(embedder, embedder_options, **ray_options)
     elif engine != "local":
         from ..errors import ConfigError
 

@@ -2,8 +2,8 @@
 
 * a directory (recursive, glob patterns) of ``.txt``, ``.md``, ``.html``/``.htm``
   (text extracted) and ``.pdf`` (needs ``vecstore[pdf]``);
-* ``.jsonl`` (optionally gzipped) and ``.csv`` files with configurable id,
-  text and metadata fields;
+* ``.jsonl`` (optionally gzipped), ``.csv`` and ``.parquet`` (needs pyarrow) files with
+  configurable id, text and metadata fields;
 * BEIR directories (``corpus.jsonl[.gz]``, ``queries.jsonl``, ``qrels/*.tsv``),
   where a document's text is ``title + " " + text`` as BEIR and MTEB embed it.
 
@@ -137,8 +137,9 @@ def directory_files(
     return out
 
 
-def _fields(row: dict[str, Any], id_field: str, text_fields: Sequence[str], metadata_fields: Sequence[str] | None,
-            where: str) -> Document:
+def row_document(row: dict[str, Any], id_field: str, text_fields: Sequence[str],
+                 metadata_fields: Sequence[str] | None, where: str) -> Document:
+    """The document of one row (a JSON line, CSV or Parquet row as a dict); ``where`` names it in errors."""
     if id_field not in row:
         raise InvalidInputError(f"{where}: no id field {id_field!r} (fields: {', '.join(row)})")
     missing = [f for f in text_fields if f not in row]
@@ -175,7 +176,7 @@ def json_document(line: str, where: str, id_field: str = "id", text_fields: Sequ
         row = json.loads(line)
     except ValueError as exc:
         raise InvalidInputError(f"{where}: not JSON ({exc})") from exc
-    return _fields(row, id_field, text_fields, metadata_fields, where)
+    return row_document(row, id_field, text_fields, metadata_fields, where)
 
 
 def load_csv(
@@ -189,7 +190,30 @@ def load_csv(
     p = Path(path)
     with open(p, newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.DictReader(fh, delimiter=delimiter), 2):
-            yield _fields(row, id_field, text_fields, metadata_fields, f"{p.name}:{n}")
+            yield row_document(row, id_field, text_fields, metadata_fields, f"{p.name}:{n}")
+
+
+def load_parquet(
+    path: str | os.PathLike[str],
+    id_field: str = "id",
+    text_fields: Sequence[str] = ("text",),
+    metadata_fields: Sequence[str] | None = None,
+) -> Iterator[Document]:
+    """One document per row of a Parquet file, read 1,024 rows at a time (needs pyarrow)."""
+    p = Path(path)
+    n = 0
+    for batch in _parquet(p).iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            n += 1
+            yield row_document(row, id_field, text_fields, metadata_fields, f"{p.name}:{n}")
+
+
+def _parquet(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise BackendNotInstalledError("Parquet sources need pyarrow: pip install pyarrow") from exc
+    return pq.ParquetFile(path)
 
 
 # -- BEIR ----------------------------------------------------------------------------
@@ -253,7 +277,7 @@ def load_qrels(path: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
 
 
 def load(source: str | os.PathLike[str], **options: Any) -> Iterator[Document]:
-    """Documents from a path, by what it is: BEIR directory, directory, jsonl, csv or a single file."""
+    """Documents from a path, by what it is: BEIR directory, directory, jsonl, csv, parquet or a single file."""
     p = Path(source)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
@@ -266,4 +290,6 @@ def load(source: str | os.PathLike[str], **options: Any) -> Iterator[Document]:
         return load_jsonl(p, **options)
     if name.endswith((".csv", ".tsv")):
         return load_csv(p, delimiter="\t" if name.endswith(".tsv") else ",", **options)
+    if name.endswith(".parquet"):
+        return load_parquet(p, **options)
     return iter([load_file(p)])
