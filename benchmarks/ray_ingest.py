@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,8 +24,9 @@ import threading
 import time
 from pathlib import Path
 
+from _common import SCIFACT, machine
+
 HERE = Path(__file__).resolve().parent
-SCIFACT = Path(os.environ.get("VECSTORE_SCIFACT", HERE.parents[1] / "shared" / "datasets" / "scifact"))
 
 
 def _sampler(peaks: dict[str, float], names: dict[str, str], stop: threading.Event) -> None:
@@ -124,8 +124,7 @@ def main() -> None:
                            "chunks_per_s_median": statistics.median(r["report"]["chunks"] / r["seconds"] for r in mine)}
     summary["throughput_ratio_ray_over_local"] = (summary["ray"]["chunks_per_s_median"]
                                                   / summary["local"]["chunks_per_s_median"])
-    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-              "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs, "summary": summary}
+    result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs, "summary": summary}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 
