@@ -52,7 +52,8 @@ def test_client_processes_against_a_real_chroma_server(tmp_path, vecstore_url_fo
 
 
 def test_a_client_that_cannot_connect_fails_the_level_with_a_vecstore_error(tmp_path):
-    """One client of four failing must not leave the other three waiting at the start line."""
+    """Four clients that cannot connect: the level fails with their vecstore error (backend and
+    URL in it), not with a broken start line or a hang."""
     import numpy as np
 
     from vecstore.compare import clients

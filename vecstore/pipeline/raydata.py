@@ -22,7 +22,10 @@ The same decisions as the single-process pipeline (:mod:`.ingest`), taken on a c
   again as they are written.
 * **Stale chunks** of the documents written are deleted by the driver once every batch is
   written: a document's chunks may be in several batches at once, and a per-batch delete (list,
-  then delete by id) could remove a chunk another batch had just rewritten.
+  then delete by id) could remove a chunk another batch had just rewritten.  A run that fails
+  still removes the stale chunks of the documents written before the failure (the write tasks
+  report them to a small actor as they go): a re-run would find those documents current and
+  never look for their old chunks again.
 * A task or actor that dies is retried by Ray; chunk ids are deterministic and every write is an
   upsert, so a retried batch leaves no duplicate and loses nothing.
 * The collection's model fingerprint, the checks before any write, stale-chunk removal,
@@ -37,6 +40,7 @@ The same decisions as the single-process pipeline (:mod:`.ingest`), taken on a c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -319,7 +323,7 @@ def _tally(batch: dict[str, Any], totals: dict[str, Any]) -> None:
 
 
 def _totals() -> dict[str, Any]:
-    return {"docs": set(), "documents": 0, "chunks": 0, "stats": np.zeros(3), "changed": {}}
+    return {"docs": set(), "documents": 0, "chunks": 0, "stats": np.zeros(3)}
 
 
 def _datasink_class() -> Any:
@@ -329,9 +333,10 @@ def _datasink_class() -> Any:
     class VecstoreDatasink(Datasink):  # type: ignore[misc,valid-type]
         """Upserts from the workers into the server targets; returns each task's counts."""
 
-        def __init__(self, spec: _Spec, batch_size: int) -> None:
+        def __init__(self, spec: _Spec, batch_size: int, collector: Any) -> None:
             self.spec = spec
             self.batch_size = batch_size
+            self.collector = collector  # a _Changed actor: the driver's record of the documents written
             self.results: list[dict[str, Any]] = []
 
         def get_name(self) -> str:
@@ -343,14 +348,17 @@ def _datasink_class() -> Any:
             cols = {t: col for t, (_, col) in opened.items()}
             reports = {t: TargetReport(spec.urls[t]) for t in cols}
             totals = _totals()
-            totals["changed"] = {t: {} for t in cols}
             try:
                 for block in blocks:
                     batch: dict[str, Any] = BlockAccessor.for_block(block).to_numpy()  # type: ignore[assignment]
                     rows = len(batch["chunk_id"])
                     for start in range(0, rows, self.batch_size):
                         part = {k: v[start : start + self.batch_size] for k, v in batch.items()}
-                        _write(cols, part, reports, totals["changed"])
+                        changed: dict[int, dict[str, str]] = {t: {} for t in cols}
+                        _write(cols, part, reports, changed)
+                        # recorded before the next write: a run that fails later still removes their
+                        # stale chunks (a re-run would find them current and never look again)
+                        _ray().get(self.collector.add.remote(changed))
                         _tally(part, totals)
             finally:
                 for store, _ in opened.values():
@@ -418,19 +426,26 @@ def run(
         totals = _totals()
         reports = {t: tr for t, tr in enumerate(report.targets)}
         changed: dict[int, dict[str, str]] = {t: {} for t in range(len(cols))}
-        if all(spec.checked) and cols:
-            sink = _datasink_class()(spec, size)
-            ds.write_datasink(sink, concurrency=max_in_flight, ray_remote_args={"num_cpus": 0.25})
-            for result in sink.results:
-                _merge(result, reports, totals, changed)
-        else:  # a single-writer target: the driver writes every target, the server ones too
-            driver_cols = dict(enumerate(cols))
-            for batch in ds.iter_batches(batch_size=size, batch_format="numpy"):
-                _write(driver_cols, batch, reports, changed)
-                _tally(batch, totals)
-        for t, col in enumerate(cols):  # every write is done: no batch can lose a chunk now
-            if changed[t]:
-                reports[t].deleted += _remove_stale(col, changed[t], size)
+        collector = ray.remote(num_cpus=0)(_Changed).remote()
+        try:
+            if all(spec.checked) and cols:
+                sink = _datasink_class()(spec, size, collector)
+                ds.write_datasink(sink, concurrency=max_in_flight, ray_remote_args={"num_cpus": 0.25})
+                for result in sink.results:
+                    _merge(result, reports, totals)
+            else:  # a single-writer target: the driver writes every target, the server ones too
+                driver_cols = dict(enumerate(cols))
+                for batch in ds.iter_batches(batch_size=size, batch_format="numpy"):
+                    _write(driver_cols, batch, reports, changed)
+                    _tally(batch, totals)
+        except BaseException:
+            # the documents written before the failure: their stale chunks go now (best effort: the
+            # failure is what the caller hears about), or a re-run would leave them for good
+            with contextlib.suppress(Exception):
+                _remove_all_stale(cols, _changes(ray, collector, changed), size, reports)
+            raise
+        # every write is done: no batch can lose a chunk now
+        _remove_all_stale(cols, _changes(ray, collector, changed), size, reports)
         report.documents += totals["documents"]
         report.chunks += totals["chunks"]
         report.embedded += int(totals["stats"][0])
@@ -467,14 +482,42 @@ def _stored(col: Collection) -> dict[str, Any]:
     return {r.id: r.metadata.get("doc_hash") for batch in col.iterate(include_vectors=False) for r in batch}
 
 
+class _Changed:
+    """An actor holding ``{target: {doc id: doc_hash}}`` of the documents the write tasks wrote."""
+
+    def __init__(self) -> None:
+        self.changed: dict[int, dict[str, str]] = {}
+
+    def add(self, changed: dict[int, dict[str, str]]) -> None:
+        for t, docs in changed.items():
+            self.changed.setdefault(int(t), {}).update(docs)
+
+    def get(self) -> dict[int, dict[str, str]]:
+        return self.changed
+
+
+def _changes(ray: Any, collector: Any, changed: dict[int, dict[str, str]]) -> dict[int, dict[str, str]]:
+    """The documents written, by target: the driver's own record and the write tasks'."""
+    out = {t: dict(docs) for t, docs in changed.items()}
+    for t, docs in ray.get(collector.get.remote()).items():
+        out.setdefault(int(t), {}).update(docs)
+    return out
+
+
+def _remove_all_stale(cols: list[Collection], changed: dict[int, dict[str, str]], size: int,
+                      reports: dict[int, TargetReport]) -> None:
+    for t, col in enumerate(cols):
+        if changed.get(t):
+            reports[t].deleted += _remove_stale(col, changed[t], size)
+
+
 def _remove_stale(col: Collection, changed: dict[str, str], size: int) -> int:
     """Delete the stale chunks of the documents written (``{doc id: current doc_hash}``)."""
     items = sorted(changed.items())
     return sum(col.delete(filter=stale_chunks(dict(items[i : i + size]))) for i in range(0, len(items), size))
 
 
-def _merge(result: dict[str, Any], reports: dict[int, TargetReport], totals: dict[str, Any],
-           changed: dict[int, dict[str, str]]) -> None:
+def _merge(result: dict[str, Any], reports: dict[int, TargetReport], totals: dict[str, Any]) -> None:
     for t, counts in result["reports"].items():
         tr = reports[int(t)]
         tr.written += counts["written"]
@@ -484,8 +527,6 @@ def _merge(result: dict[str, Any], reports: dict[int, TargetReport], totals: dic
     totals["docs"].update(result["docs"])
     totals["documents"] += result["documents"]
     totals["chunks"] += result["chunks"]
-    for t, docs in result["changed"].items():
-        changed[int(t)].update(docs)
     totals["stats"] += result["stats"]
 
 
