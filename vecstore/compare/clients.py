@@ -111,20 +111,15 @@ def _results(outcomes: list[Any]) -> list[ClientResult]:
 
 def _ray_actors(url: ConnectionSpec, options: dict[str, Any], collection: str, queries: np.ndarray, clients: int,
                 k: int, params: dict[str, Any], warmup: int) -> list[ClientResult]:
-    from ..pipeline.raydata import _cause, _ray
+    from ..pipeline.raydata import _ray, worker_errors
 
     ray = _ray()
     remote = ray.remote(num_cpus=0)(_Client)  # clients wait on the server: they reserve no CPU
     actors = [remote.remote(url, options, collection) for _ in range(clients)]
     try:
         shares = _shares(len(queries), clients)
-        try:
+        with worker_errors():  # a client that cannot connect: its vecstore error
             ray.get([a.warm.remote(queries[s][:warmup], k, params) for a, s in zip(actors, shares)])
-        except Exception as exc:  # the client's vecstore error, out of Ray's wrapper
-            cause = _cause(exc)
-            if cause is exc:
-                raise
-            raise cause from exc
         began = time.time()  # the driver's clock: the actors' may differ (other nodes)
         results = ray.get([a.run.remote(s, queries[s], k, params) for a, s in zip(actors, shares)])
         ended = time.time()

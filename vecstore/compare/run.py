@@ -387,17 +387,10 @@ def _ray_for(config: CompareConfig) -> Iterator[None]:
     if config.engine != "ray":
         yield
         return
-    from ..pipeline.raydata import _ray
+    from ..pipeline.raydata import cluster
 
-    ray = _ray()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=config.ray_address, log_to_driver=False, include_dashboard=False)
-    try:
+    with cluster(config.ray_address):
         yield
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _prepare_embedded(config: CompareConfig, embedder: Embedder | None, cache: EmbeddingCache | None | bool,

@@ -56,7 +56,7 @@ from ..errors import BackendNotInstalledError, ConfigError, EmbeddingModelMismat
 from ..store import Collection
 from ..url import ConnectionSpec
 from .cache import EmbeddingCache
-from .chunking import Chunker
+from .chunking import Chunker, clean_metadata
 from .ingest import (
     Ingestor,
     IngestReport,
@@ -159,7 +159,7 @@ def _chunker(model: str | None, options: tuple[tuple[str, Any], ...], chunking: 
 def _dataset(ray: Any, source: str | Iterable[Document], options: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
     """The source as a Ray Dataset, and how a worker turns its rows into documents."""
     if not isinstance(source, str):  # documents already in the driver's memory
-        rows = [{"id": d.id, "text": d.text, "metadata": json.dumps(_plain(d.metadata)), "source": d.source}
+        rows = [{"id": d.id, "text": d.text, "metadata": json.dumps(clean_metadata(d.metadata)), "source": d.source}
                 for d in source]
         return ray.data.from_items(rows), ("documents",)
     p = Path(source)
@@ -176,11 +176,6 @@ def _dataset(ray: Any, source: str | Iterable[Document], options: dict[str, Any]
     if name.endswith((".csv", ".tsv")):
         return ray.data.from_items([{"path": str(p)}]), ("csv", "\t" if name.endswith(".tsv") else ",", options)
     return ray.data.from_items([{"path": str(p), "id": None}]), ("files",)
-
-
-def _plain(meta: dict[str, Any]) -> dict[str, Any]:
-    """The metadata values chunking keeps (:func:`.chunking.clean_metadata` drops the others)."""
-    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _documents(kind: tuple[Any, ...], rows: list[dict[str, Any]]) -> Iterator[Document]:
@@ -395,11 +390,7 @@ def run(
     max_in_flight: int = DEFAULT_IN_FLIGHT,
 ) -> None:
     """Run the ingest on Ray into the (opened and checked) ``cols``; fills ``report``."""
-    ray = _ray()
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(address=ray_address, log_to_driver=False, include_dashboard=False)
-    try:
+    with cluster(ray_address) as ray, worker_errors():
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = progress
@@ -454,14 +445,6 @@ def run(
         if prune:
             for col, tr in zip(cols, report.targets):
                 tr.deleted += prune_missing(col, totals["docs"])
-    except Exception as exc:
-        cause = _cause(exc)
-        if cause is exc:
-            raise
-        raise cause from exc
-    finally:
-        if started_ray:
-            ray.shutdown()
 
 
 def _resources(ray: Any, actors: int, gpus: float) -> float:
@@ -528,6 +511,33 @@ def _merge(result: dict[str, Any], reports: dict[int, TargetReport], totals: dic
     totals["documents"] += result["documents"]
     totals["chunks"] += result["chunks"]
     totals["stats"] += result["stats"]
+
+
+@contextlib.contextmanager
+def cluster(address: str | None) -> Iterator[Any]:
+    """The Ray in use, or the cluster at ``address`` (``RAY_ADDRESS``, else a local Ray) joined
+    for the block and left (stopped, if it was started here) after it."""
+    ray = _ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def worker_errors() -> Iterator[None]:
+    """A vecstore error raised in a worker reaches the caller as itself, not in Ray's wrappers."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _cause(exc)
+        if cause is exc:
+            raise
+        raise cause from exc
 
 
 def _cause(exc: BaseException) -> BaseException:
