@@ -48,6 +48,7 @@ import os
 import shutil
 import threading
 import weakref
+from itertools import repeat
 from typing import Any
 
 import faiss as _faiss
@@ -413,11 +414,14 @@ class FaissCollection(Collection):
             return self._records(labels, include_vectors)
 
     def _records(self, labels: list[int], include_vectors: bool) -> list[Record]:
-        rows = map(self._s.rows.__getitem__, labels)
-        if not (include_vectors and labels):
-            return [Record(id_, None, text, meta.copy()) for id_, text, meta in rows]
-        vectors = self._s.index.reconstruct_batch(np.asarray(labels, dtype=np.int64))
-        return [Record(id_, vector, text, meta.copy()) for (id_, text, meta), vector in zip(rows, vectors)]
+        if not labels:
+            return []
+        ids, texts, metas = zip(*map(self._s.rows.__getitem__, labels))
+        vectors: Any = repeat(None)
+        if include_vectors:
+            vectors = self._s.index.reconstruct_batch(np.asarray(labels, dtype=np.int64))
+        # map() over columns, not a comprehension over rows: get of 1,000 went 621 -> 575 µs
+        return list(map(Record, ids, vectors, texts, map(dict.copy, metas)))
 
     def _count(self, filter: Node | None) -> int:
         s = self._s
@@ -453,11 +457,14 @@ class FaissCollection(Collection):
                 labels, scores = self._brute(queries, k, allowed)
             else:
                 labels, scores = self._ann(queries, k, allowed, params)
-                # Faiss pads a short answer with -1 at the end: look at the last place that must be filled
-                short = np.flatnonzero(labels[:, min(k, available) - 1] < 0)
-                if len(short):  # the graph answered short: fill those queries exactly
+                # Faiss pads a short answer with -1 at the end: look at the last place that must be
+                # filled (as a list: numpy's own reductions cost more than one query's bookkeeping)
+                last = labels[:, min(k, available) - 1]
+                if min(last.tolist()) < 0:  # the graph answered short: fill those queries exactly
+                    short = np.flatnonzero(last < 0)
                     labels[short], scores[short] = self._brute(queries[short], k, allowed)
-            return [self._hits(lrow, srow, include_vectors) for lrow, srow in zip(labels, scores)]
+            return [self._hits(lrow, srow, include_vectors)
+                    for lrow, srow in zip(labels.tolist(), scores.tolist())]
 
     def _ann(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: dict[str, Any]
@@ -537,11 +544,11 @@ class FaissCollection(Collection):
                 scores = retriever.get_scores_from_ids(ids, weight_mask=mask)
                 top = _numeric.topk(scores, k)
                 top = top[scores[top] > 0]
-                out.append(self._hits(labels[top], scores[top], include_vectors))
+                out.append(self._hits(labels[top].tolist(), scores[top].tolist(), include_vectors))
             return out
 
-    def _hits(self, labels: np.ndarray, scores: np.ndarray, include_vectors: bool) -> list[Hit]:
-        keep = [(label, score) for label, score in zip(labels.tolist(), scores.tolist()) if label >= 0]
+    def _hits(self, labels: list[int], scores: list[float], include_vectors: bool) -> list[Hit]:
+        keep = [(label, score) for label, score in zip(labels, scores) if label >= 0]
         rows = self._s.rows
         if not include_vectors:  # built directly: this runs once per query
             return [Hit(id_, score, text, meta.copy()) for (id_, text, meta), score in
