@@ -26,6 +26,7 @@ import dataclasses
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any, ClassVar
 
 import numpy as np
@@ -803,9 +804,8 @@ class Collection(abc.ABC):
         if metas is None:
             metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
         # the same id twice in one call: the last one wins, as in sequential upserts
-        last = {id_: i for i, id_ in enumerate(ids)}
-        if len(last) != n:
-            keep = sorted(last.values())
+        if len(set(ids)) != n:
+            keep = sorted({id_: i for i, id_ in enumerate(ids)}.values())
             return Batch([ids[i] for i in keep], arr[keep], [texts[i] for i in keep], [metas[i] for i in keep])
         return Batch(ids, arr, texts, metas)
 
@@ -989,10 +989,10 @@ def _plain_metadata(metadata: list[Any]) -> list[Metadata] | None:
     accepts the rest (floats, numpy scalars, other mappings) and names what it refuses."""
     if not {type(m) for m in metadata} <= {dict, type(None)}:
         return None
-    present = [m for m in metadata if m]
+    present = metadata if all(metadata) else [m for m in metadata if m]
     if not set().union(*present) <= _GOOD_KEYS:
         return None
-    values = [v for m in present for v in m.values()]
+    values = list(chain.from_iterable(map(dict.values, present)))
     kinds = set(map(type, values))
     if not kinds <= _PLAIN_KINDS:
         return None
