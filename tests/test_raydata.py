@@ -194,39 +194,32 @@ def test_an_edited_document_split_across_batches_keeps_every_current_chunk(local
 
 def test_a_run_that_fails_midway_leaves_no_stale_chunk(local_ray, tmp_path, vecstore_url_for):
     """Documents rewritten before a failure (a corrupt PDF) lose their old chunks anyway: a re-run
-    would find them current and never look for stale chunks again. Ray may read the PDF before any
-    batch is written (nothing to clean then), so each path is tried with new versions of the
-    documents until one run failed after writing some of them."""
+    would find them current and never look for stale chunks again. Ray usually writes batches
+    before it reads the PDF; where it read the PDF first, nothing was rewritten and only the
+    invariant is checked (trying again in the same process once hung a CI run, so it is not)."""
     chroma = vecstore_url_for("chroma", server=True)
     docs = tmp_path / "docs"
     docs.mkdir()
     options = {"model": HASH, "chunking": "chars", "chunk_size": 60, "overlap": 0, "cache": False,
                "engine": "ray", "batch_size": 2}
-
-    def write(version: int) -> None:
-        for i in range(20):
-            (docs / f"d{i:02}.md").write_text(f"Note {i}. " + " ".join(f"v{version}w{i}x{j}" for j in range(20)))
-
-    write(1)
+    for i in range(20):
+        (docs / f"d{i:02}.md").write_text(f"Note {i}. " + " ".join(f"v1w{i}x{j}" for j in range(20)))
     for target in (f"faiss://{tmp_path}/f", chroma):
         vecstore.ingest(str(docs), [target], "fail", **options)
+    for i in range(20):
+        (docs / f"d{i:02}.md").write_text(f"Note {i}. " + " ".join(f"v2w{i}x{j}" for j in range(20)))
     (docs / "zz-broken.pdf").write_bytes(b"%PDF-1.4 this is not a PDF")
-    version = 1
+    written = 0
     for target in (f"faiss://{tmp_path}/f", chroma):  # the driver; the Datasink
-        for _attempt in range(5):
-            version += 1
-            write(version)
-            with pytest.raises(Exception, match="(?i)pdf|EOF|stream"):
-                vecstore.ingest(str(docs), [target], "fail", **options)
-            records = _records(target, "fail")
-            by_doc: dict[str, set[str]] = {}
-            for r in records.values():
-                by_doc.setdefault(r.metadata["doc_id"], set()).add(r.metadata["doc_hash"])
-            assert all(len(h) == 1 for h in by_doc.values()), {d: h for d, h in by_doc.items() if len(h) > 1}
-            if any(f"v{version}w" in r.text for r in records.values()):
-                break
-        else:
-            raise AssertionError(f"{target}: five runs failed before writing anything")
+        with pytest.raises(Exception, match="(?i)pdf|EOF|stream"):
+            vecstore.ingest(str(docs), [target], "fail", **options)
+        records = _records(target, "fail")
+        by_doc: dict[str, set[str]] = {}
+        for r in records.values():
+            by_doc.setdefault(r.metadata["doc_id"], set()).add(r.metadata["doc_hash"])
+        assert all(len(h) == 1 for h in by_doc.values()), {d: h for d, h in by_doc.items() if len(h) > 1}
+        written += any("v2w" in r.text for r in records.values())
+    assert written, "neither path wrote anything before the failure: the cleanup went untested"
 
 
 def test_errors_keep_backend_and_url_across_processes():
