@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ...errors import BackendError, StoreLockedError
 
@@ -143,28 +143,33 @@ def _flock(path: Path) -> Iterator[None]:
         yield
 
 
-def run_as() -> dict[str, str]:
-    """``subprocess`` keywords that run a PostgreSQL binary as a non-root user."""
-    if os.geteuid() != 0:
-        return {}
+def _service_user() -> Any:
+    """The non-root user PostgreSQL runs as (its ``pwd`` entry), created on first use."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver.utils import ensure_user_exists
 
-    ensure_user_exists(SERVICE_USER)
+    return ensure_user_exists(SERVICE_USER)
+
+
+def run_as() -> dict[str, str]:
+    """``subprocess`` keywords that run a PostgreSQL binary as a non-root user."""
+    if os.geteuid() != 0:
+        return {}
+    _service_user()
     return {"user": SERVICE_USER}
 
 
 def give_to_service_user(path: Path) -> None:
     if os.geteuid() != 0:
         return
-    import pwd
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 
-    entry = pwd.getpwnam(SERVICE_USER)
+    # created here if need be: on a fresh machine this runs before any binary does (the user is
+    # not there yet; pwd.getpwnam raised KeyError on the first connect as root)
+    entry = _service_user()
     ensure_prefix_permissions(path)
     bin_dir = Path(binary("postgres")).parent
     ensure_prefix_permissions(bin_dir)
