@@ -755,11 +755,11 @@ class Collection(abc.ABC):
 
     def _one_query(self, vector: np.ndarray) -> np.ndarray:
         """:meth:`_queries` for the common single query (a float32 vector of the right size),
-        its checks taken from the float64 squared norm that :func:`_numeric.normalize` computes
-        (this runs once per query): it is finite exactly when every value is (float32 squares
-        cannot overflow float64) and zero exactly when the vector is."""
+        its checks taken from the squared norm that :func:`_numeric.normalize` needs (this runs
+        once per query): it is finite exactly when every value is and zero exactly when the
+        vector is (:func:`_numeric.squared_norm`)."""
         row = np.ascontiguousarray(vector.reshape(1, -1))
-        squared = float(_numeric.squared_norms(row)[0])
+        squared = _numeric.squared_norm(row[0])
         if not math.isfinite(squared):
             raise InvalidInputError("query vector contains NaN or infinity")
         if self.metric != "cosine":
@@ -987,7 +987,7 @@ def _plain_metadata(metadata: list[Any]) -> list[Metadata] | None:
     time in C (the common case: dicts of known keys holding ASCII strings, ints within ±(2**53 - 1)
     and bools); ``None`` sends the batch through :func:`_check_metadata` record by record, which
     accepts the rest (floats, numpy scalars, other mappings) and names what it refuses."""
-    if not {type(m) for m in metadata} <= {dict, type(None)}:
+    if not set(map(type, metadata)) <= {dict, type(None)}:
         return None
     present = metadata if all(metadata) else [m for m in metadata if m]
     if not set().union(*present) <= _GOOD_KEYS:
