@@ -475,11 +475,13 @@ class FaissCollection(Collection):
     def _ann(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Faiss's own search.  A single query runs on one OpenMP thread: it is too little work
-        to share, and a parallel region for it costs more than the search when another thread
-        or process holds a core (flat over 20,000 × 384: p50 3.0 ms on 2 threads, 1.1 ms on one,
-        on this 2-core machine under load).  libgomp keeps the setting per calling thread, so
-        other threads' searches keep theirs."""
+        """Faiss's own search.  A single query on a flat index runs on one OpenMP thread: it is
+        too little work to share, and a parallel region for it costs more than the search when
+        another thread or process holds a core (flat over 20,000 × 384: p50 3.0 ms on 2 threads,
+        1.1 ms on one, on this 2-core machine under load).  libgomp keeps the setting per calling
+        thread, so other threads' searches keep theirs.  HNSW and trained IVF open no parallel
+        region for one query, so their threads are left alone: switching the count there and
+        back cost more than the search gained (IVF, nprobe 8: p50 0.277 ms against native 0.233)."""
         s = self._s
         selector: Any = None
         if allowed is not None:
@@ -496,8 +498,8 @@ class FaissCollection(Collection):
                 faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
         else:
             search_params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        threads = faiss.omp_get_max_threads() if len(queries) == 1 else 1
-        if threads > 1:  # see _one_thread: written out, this runs once per query
+        threads = faiss.omp_get_max_threads() if len(queries) == 1 and not (s.hnsw or s.ivf) else 1
+        if threads > 1:  # a flat index: the one-thread case above
             faiss.omp_set_num_threads(1)
             try:
                 distances, labels = s.index.search(queries, k, params=search_params)
