@@ -503,16 +503,19 @@ class Collection(abc.ABC):
         input is validated before anything is written.  ``progress`` is called
         with the number of records written after each batch.
         """
-        batch = self._validate(records, ids, vectors, texts, metadata)
+        batch, squared = self._validate(records, ids, vectors, texts, metadata)
         self._validate_batch(batch)  # backend limits, checked on the whole input before any write
         size = batch_size or self.max_batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be positive, got {size}")
         size = min(size, self.max_batch_size)
         for start in range(0, len(batch), size):
+            vectors = batch.vectors[start : start + size]
+            # cosine: normalised a batch at a time, not the whole input at once: a large upsert
+            # holds one batch's copy of the vectors, not a second copy of all of them
             part = Batch(
                 batch.ids[start : start + size],
-                batch.vectors[start : start + size],
+                vectors if squared is None else np.ascontiguousarray(_numeric.normalize(vectors, squared[start : start + size])),
                 batch.texts[start : start + size],
                 batch.metadata[start : start + size],
             )
@@ -778,7 +781,9 @@ class Collection(abc.ABC):
         vectors: Any,
         texts: Sequence[str | None] | None,
         metadata: Sequence[Mapping[str, Any] | None] | None,
-    ) -> Batch:
+    ) -> tuple[Batch, np.ndarray | None]:
+        """The checked input (vectors float32, as given), and for cosine each vector's squared
+        norm, which normalises it (see :meth:`_vectors`)."""
         if records is not None:
             if ids is not None or vectors is not None or texts is not None or metadata is not None:
                 raise InvalidInputError("give either records or ids=/vectors=/texts=/metadata=, not both")
@@ -795,7 +800,7 @@ class Collection(abc.ABC):
         metadata = [None] * n if metadata is None else list(metadata)
         if not (len(texts) == len(metadata) == n):
             raise InvalidInputError(f"ids ({n}), texts ({len(texts)}) and metadata ({len(metadata)}) differ in length")
-        arr = self._vectors(vectors, ids)
+        arr, squared = self._vectors(vectors, ids)
         _check_ids(ids)
         if not _plain_strings([t for t in texts if t is not None]):
             for id_, text in zip(ids, texts):
@@ -806,10 +811,13 @@ class Collection(abc.ABC):
         # the same id twice in one call: the last one wins, as in sequential upserts
         if len(set(ids)) != n:
             keep = sorted({id_: i for i, id_ in enumerate(ids)}.values())
-            return Batch([ids[i] for i in keep], arr[keep], [texts[i] for i in keep], [metas[i] for i in keep])
-        return Batch(ids, arr, texts, metas)
+            return (Batch([ids[i] for i in keep], arr[keep], [texts[i] for i in keep], [metas[i] for i in keep]),
+                    None if squared is None else squared[keep])
+        return Batch(ids, arr, texts, metas), squared
 
-    def _vectors(self, vectors: Any, ids: list[str]) -> np.ndarray:
+    def _vectors(self, vectors: Any, ids: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The vectors as one checked float32 array (not yet normalised), and for cosine their
+        squared norms, from which the checks for non-finite and zero vectors come too."""
         n = len(ids)
         if isinstance(vectors, np.ndarray):
             arr = vectors
@@ -846,8 +854,8 @@ class Collection(abc.ABC):
             if zero.any():
                 bad = ids[int(np.argmax(zero))]
                 raise InvalidInputError(f"record {_short(bad)}: a zero vector has no cosine similarity")
-            arr = _numeric.normalize(arr, squared)
-        return np.ascontiguousarray(arr, dtype=np.float32)
+            return arr, squared  # normalize() makes each batch's contiguous copy
+        return np.ascontiguousarray(arr, dtype=np.float32), None
 
     # -- helpers adapters may use -------------------------------------------------
 
