@@ -748,12 +748,14 @@ class Collection(abc.ABC):
             raise DimensionMismatchError(
                 f"query has dimension {arr.shape[1]}, collection {self.name!r} has {self.dim}"
             )
-        if not np.isfinite(arr).all():
+        # cosine: both checks from the squared norms normalize() needs anyway (as upsert's vectors)
+        squared = _numeric.squared_norms(arr) if self.metric == "cosine" else None
+        if not (np.isfinite(arr) if squared is None else np.isfinite(squared)).all():
             raise InvalidInputError("query vector contains NaN or infinity")
-        if self.metric == "cosine":
-            if not arr.any(axis=1).all():
+        if squared is not None:
+            if (squared == 0.0).any():
                 raise InvalidInputError("a zero query vector has no cosine similarity")
-            arr = _numeric.normalize(arr)
+            arr = _numeric.normalize(arr, squared)
         return np.ascontiguousarray(arr)
 
     def _one_query(self, vector: np.ndarray) -> np.ndarray:
