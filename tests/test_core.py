@@ -201,6 +201,9 @@ def test_squared_norms_float32_where_trusted_float64_elsewhere():
         got = _numeric.squared_norms(rows)
         assert got.dtype == np.float64 and np.max(np.abs(got - exact) / exact) < 1e-6, dim
         assert [_numeric.squared_norm(np.ascontiguousarray(r)) for r in rows] == got.tolist(), dim
+        # any memory layout gives the same bits (a Fortran-ordered frame, a transposed or reversed view)
+        for view in (np.asfortranarray(rows), np.ascontiguousarray(rows.T).T, rows[::-1][::-1], rows.astype(np.float64)):
+            assert _numeric.squared_norms(view).tolist() == got.tolist(), dim
     odd = np.array([[0, 0, 0], [3e-23, 0, 0], [1e-21, 2e-21, 0], [1e-40, 1e-41, 0], [3e38, 3e38, 0],
                     [1e20, 0, 0], [np.inf, 0, 1], [np.nan, 1, 1], [-np.inf, np.inf, 0]], dtype=np.float32)
     exact = np.einsum("ij,ij->i", odd, odd, dtype=np.float64)

@@ -19,7 +19,8 @@ def squared_norms(x: np.ndarray) -> np.ndarray:
     summed in float64), and in float64 for the rows outside :data:`_TRUSTED`, where float32 loses
     digits or overflows.  One row gives the same result alone (:func:`squared_norm`) as in any
     batch: a query normalised on its own matches the same vector stored in a batch, bit for bit."""
-    x = np.asarray(x, dtype=np.float32)
+    # C order: BLAS sums a strided row in another order, and the norm must not depend on layout
+    x = np.ascontiguousarray(x, dtype=np.float32)
     with np.errstate(over="ignore"):  # an overflow is a row recomputed below
         sq = np.matmul(x[:, None, :], x[:, :, None]).reshape(-1)
     out = sq.astype(np.float64)
