@@ -87,6 +87,22 @@ def _backend(nodeid: str) -> str | None:
     return found
 
 
+def pytest_runtest_setup(item):
+    """pgvector's tests skip, saying why, where the bundled pgvector cannot run on this CPU."""
+    if _backend(item.nodeid) == "pgvector" or "pgvector" in item.name:
+        reason = _pgvector_unusable()
+        if reason:
+            pytest.skip(reason)
+
+
+def _pgvector_unusable() -> str | None:
+    try:
+        from vecstore.adapters.pgvector import server
+    except ImportError:  # the tests themselves say what is missing
+        return None
+    return server.unusable_reason()
+
+
 def pytest_runtest_logreport(report):
     backend = _backend(report.nodeid)
     # count each test once: its call, or a setup that skipped or failed it

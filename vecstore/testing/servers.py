@@ -151,6 +151,9 @@ class PostgresServer:
     def start(self, deadline_s: float = 60.0) -> PostgresServer:
         from ..adapters.pgvector import server
 
+        reason = server.unusable_reason()
+        if reason:
+            raise BackendUnavailableError(reason)
         self._init()
         self.proc = subprocess.Popen(
             [server.binary("postgres"), "-D", self.pgdata, "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",

