@@ -209,8 +209,31 @@ def test_squared_norms_float32_where_trusted_float64_elsewhere():
     exact = np.einsum("ij,ij->i", odd, odd, dtype=np.float64)
     got = _numeric.squared_norms(odd)
     assert np.array_equal(got, exact, equal_nan=True)
-    assert [_numeric.squared_norm(r) for r in odd][:6] == got[:6].tolist()
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(all="raise"):  # a huge row is recomputed, not reported
+        warnings.simplefilter("error")
+        assert [_numeric.squared_norm(r) for r in odd][:6] == got[:6].tolist()
     assert got[0] == 0.0 and (got[1:6] > 0).all() and np.isfinite(got[:6]).all() and not np.isfinite(got[6:]).any()
+
+
+def test_one_query_normalised_as_in_a_batch():
+    """search()'s single-query path and search_batch()'s normalise a vector to the same bits,
+    and to those its stored copy gets (a record is its own exact match on every scale)."""
+    import numpy as np
+
+    import vecstore
+    from vecstore import _numeric
+
+    rng = np.random.default_rng(11)
+    rows = (rng.normal(size=(400, 384)) * 10.0 ** rng.uniform(-30, 30, size=(400, 1))).astype(np.float32)
+    store = vecstore.connect("faiss://")
+    col = store.collection("q", dim=384)
+    batch = col._queries(rows, single=False)
+    assert np.array_equal(batch, _numeric.normalize(rows))
+    for row, expected in zip(rows, batch):
+        assert col._queries(row, single=True).tobytes() == expected.tobytes()
+    store.close()
 
 
 def test_metadata_checked_a_column_at_a_time_is_checked_the_same():

@@ -461,16 +461,20 @@ class FaissCollection(Collection):
             small = allowed is not None and len(allowed) <= BRUTE_FORCE_MAX
             if (exact and (s.hnsw or s.ivf)) or small:
                 labels, scores = self._brute(queries, k, allowed)
+                rows = labels.tolist()
             else:
                 labels, scores = self._ann(queries, k, allowed, params)
                 # Faiss pads a short answer with -1 at the end: look at the last place that must be
-                # filled (as a list: numpy's own reductions cost more than one query's bookkeeping)
-                last = labels[:, min(k, available) - 1]
-                if min(last.tolist()) < 0:  # the graph answered short: fill those queries exactly
-                    short = np.flatnonzero(last < 0)
+                # filled, in lists (numpy's reductions, or a comprehension for one query, cost more
+                # than the rest of one query's bookkeeping)
+                rows, last = labels.tolist(), min(k, available) - 1
+                if (rows[0][last] if len(rows) == 1 else min([row[last] for row in rows])) < 0:
+                    short = np.flatnonzero(labels[:, last] < 0)  # the graph answered short: fill exactly
                     labels[short], scores[short] = self._brute(queries[short], k, allowed)
-            return [self._hits(lrow, srow, include_vectors)
-                    for lrow, srow in zip(labels.tolist(), scores.tolist())]
+                    rows = labels.tolist()
+            if len(rows) == 1:  # one query: no comprehension
+                return [self._hits(rows[0], scores[0].tolist(), include_vectors)]
+            return [self._hits(lrow, srow, include_vectors) for lrow, srow in zip(rows, scores.tolist())]
 
     def _ann(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: dict[str, Any]
