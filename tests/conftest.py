@@ -7,6 +7,8 @@ import pytest
 
 from vecstore.testing.plugin import report_lines
 
+from .targets import pgvector_unusable
+
 pytest_plugins = ["pytester"]
 
 # tests never reach for a model hub
@@ -90,17 +92,9 @@ def _backend(nodeid: str) -> str | None:
 def pytest_runtest_setup(item):
     """pgvector's tests skip, saying why, where the bundled pgvector cannot run on this CPU."""
     if _backend(item.nodeid) == "pgvector" or "pgvector" in item.name:
-        reason = _pgvector_unusable()
+        reason = pgvector_unusable()
         if reason:
             pytest.skip(reason)
-
-
-def _pgvector_unusable() -> str | None:
-    try:
-        from vecstore.adapters.pgvector import server
-    except ImportError:  # the tests themselves say what is missing
-        return None
-    return server.unusable_reason()
 
 
 def pytest_runtest_logreport(report):

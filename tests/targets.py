@@ -31,6 +31,16 @@ class Target:
         return self.url.format(tmp=tmp)
 
 
+def pgvector_unusable() -> str | None:
+    """Why the installed embedded pgvector cannot run on this CPU (``None``: it can, or psycopg is
+    missing, which the tests themselves report)."""
+    try:
+        from vecstore.adapters.pgvector import server
+    except ImportError:
+        return None
+    return server.unusable_reason()
+
+
 def params(targets: list[Target]) -> list[object]:
     return [pytest.param(t, id=t.label) for t in targets]
 

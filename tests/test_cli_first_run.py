@@ -11,6 +11,8 @@ import pytest
 import vecstore
 from vecstore import cli
 
+from .targets import pgvector_unusable
+
 HASH_MODEL = "vecstore/hash-trigram-32"  # deterministic, no download
 
 
@@ -131,7 +133,7 @@ def test_copy_keeps_the_index_and_says_what_changed(docs, tmp_path, capsys):
     assert cli.main(["copy", ivf, "v", f"chroma://{tmp_path}/chroma2", "-q"]) == 0
     assert "has no 'ivf' index: the copy uses 'hnsw' (the source's options ['nlist'] are left out)" in \
         capsys.readouterr().err
-    if importlib.util.find_spec("psycopg") and _bundled_pgvector_runs():
+    if importlib.util.find_spec("psycopg") and pgvector_unusable() is None:
         assert cli.main(["copy", ivf, "v", f"pgvector://{tmp_path}/pg", "-q"]) == 0
         assert "'ivf' index has no option nlist: left out of the copy" in capsys.readouterr().err
         with vecstore.connect(f"pgvector://{tmp_path}/pg") as store:
@@ -241,7 +243,3 @@ def test_every_backend_has_its_own_marker_in_recall_vs_qps(monkeypatch, tmp_path
     assert len(set(markers)) == 3  # three backends at one point: three shapes, all visible
 
 
-def _bundled_pgvector_runs() -> bool:
-    from vecstore.adapters.pgvector import server
-
-    return server.unusable_reason() is None

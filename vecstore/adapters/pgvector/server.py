@@ -259,9 +259,7 @@ def _probe(directory: Path) -> None:
         reason = unusable_reason()
         if reason is None:
             raise
-        with contextlib.suppress(BackendError, subprocess.TimeoutExpired):  # it is recovering from the crash
-            _command([binary("pg_ctl"), "-D", str(directory / "pgdata"), "-w", "-t", "20", "-m", "immediate",
-                      "stop"], timeout=30)
+        _stop(directory, mode="immediate", wait=20)  # it is recovering from the crash
         raise BackendError(reason, backend="pgvector") from None
 
 
@@ -275,11 +273,13 @@ def _answers(directory: Path) -> bool:
         return False
 
 
-def _stop(directory: Path) -> None:
+def _stop(directory: Path, mode: str = "fast", wait: int = 60) -> None:
+    """``pg_ctl stop`` in ``mode``, waiting up to ``wait`` seconds; a failure or a timeout is left."""
     pgdata = directory / "pgdata"
     if (pgdata / "postmaster.pid").exists():
         with contextlib.suppress(BackendError, subprocess.TimeoutExpired):
-            _command([binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-m", "fast", "stop"], timeout=90)
+            _command([binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", str(wait), "-m", mode, "stop"],
+                     timeout=wait + 30)
 
 
 def memory_directory() -> Path:
