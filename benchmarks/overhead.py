@@ -1,7 +1,7 @@
 """vecstore against hand-written native code, in one process, interleaved: what the layer costs.
 
     .venv/bin/python benchmarks/overhead.py [--rounds 5] [--backends faiss-flat,faiss-hnsw,faiss-ivf,chroma,...]
-        [--out benchmarks/results-overhead.json] [--rss | --no-rss] [--filtered-queries N]
+        [--out benchmarks/results-overhead.json] [--rss | --no-rss] [--filtered-queries N] [--schema]
 
 Workload (issue "Performance"): 20,000 random unit vectors, dim 384, cosine, metadata
 ``{cat: i % 10, year: 2000 + i % 25}`` and a short text; 200 queries; k = 10.  Both sides build
@@ -34,6 +34,10 @@ text and metadata — so the native side is what an application would write with
   both sides wait for that thread (:func:`milvus_lite_wait`; vecstore's ``optimize()`` does the
   same); without the wait the first searches scan by brute force (0.4 s a query against 12 ms)
   while the build takes the CPU from whichever side comes next.
+
+``--schema``: vecstore's collections declare ``schema={"cat": "int", "year": "int"}``, which every
+record of the workload meets; Chroma then stores those fields without type tags, as its own client
+does (the other backends only check the records against it).
 
 vecstore's collections are made with ``lexical=False``: the native side builds no keyword index,
 so neither does the layer (with one, Qdrant and Milvus upserts also analyse every text).
@@ -435,7 +439,7 @@ class Vecstore:
             url = url.format(tmp=self.tmp)
         self.store = vecstore.connect(url)
         self.col = self.store.collection(f"vs{time.time_ns()}", dim=DIM, metric="cosine", index=index,
-                                         lexical=False, **options)
+                                         lexical=False, schema=SCHEMA or None, **options)
 
     def optimize(self) -> None:
         self.col.optimize()
@@ -473,6 +477,10 @@ BACKENDS: dict[str, tuple[Callable[[], Any], Callable[[], Vecstore]]] = {
     "milvus-lite": (NativeMilvusLite, lambda: Vecstore("milvus://{tmp}/m.db", "hnsw", m=16, ef_construction=200)),
 }
 
+
+#: ``--schema``: vecstore's collections require ``cat`` and ``year`` as ints, as the workload's
+#: records all hold them (Chroma then stores them without type tags).
+SCHEMA: dict[str, str] = {}
 
 #: Filtered queries per round where all 200 would take minutes (see the module docstring).
 FILTERED_EVERY = {"milvus-lite": 10}
@@ -620,7 +628,7 @@ def measure_rss(name: str, filtered_count: int | None) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for side in ("native", "vecstore"):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child-rss", name, side]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child-rss", name, side] + ["--schema"] * bool(SCHEMA)
         if filtered_count is not None:
             cmd += ["--filtered-queries", str(filtered_count)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -652,8 +660,12 @@ def main() -> None:
     rss = parser.add_mutually_exclusive_group()
     rss.add_argument("--rss", action="store_true", help="only measure peak RSS (merged into --out)")
     rss.add_argument("--no-rss", action="store_true", help="skip the peak-RSS processes")
+    parser.add_argument("--schema", action="store_true",
+                        help="vecstore's collections declare schema={'cat': 'int', 'year': 'int'}")
     parser.add_argument("--child-rss", nargs=2, metavar=("BACKEND", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.schema:
+        SCHEMA.update(cat="int", year="int")
     if args.child_rss:
         child_rss(args.child_rss[0], args.child_rss[1], args.filtered_queries)
         return
@@ -674,7 +686,8 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "faiss_omp_threads": faiss.omp_get_max_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-        "workload": {"n": N, "dim": DIM, "queries": Q, "k": K, "batch": BATCH, "rounds": args.rounds},
+        "workload": {"n": N, "dim": DIM, "queries": Q, "k": K, "batch": BATCH, "rounds": args.rounds,
+                     "vecstore_schema": dict(SCHEMA)},
         "backends": {},
     }
     for name in names:

@@ -241,6 +241,30 @@ def test_issue13_item6_new_collections_store_int_and_float_tags():
         assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True}
 
 
+def test_schema_fields_are_stored_without_tags():
+    """A schema's fields are stored as Chroma's own client stores them (a float also with its
+    key), and filters on them compile to one plain Chroma comparison; free fields keep their tags."""
+    from vecstore import filters
+    from vecstore.adapters.chroma.filters import NO_TEXT, compile_where
+    from vecstore.floatkey import float_key
+
+    with vecstore.connect("chroma://") as store:
+        col = store.collection("typed", dim=2, schema={"i": "int", "f": "float", "s": "str", "b": "bool"})
+        col.upsert([{"id": "a", "vector": [1, 0], "metadata": {"i": 1, "f": 1.0, "s": "x", "b": True, "free": 2}}])
+        stored = col._native.get(ids=["a"], include=["metadatas"])["metadatas"][0]
+        assert stored == {"i": 1, "f": 1.0, "s": "x", "b": True, "free": 2, "free.vs_type": "i",
+                          "f.vs_f64": float_key(1.0), NO_TEXT: True}
+        assert col.get(["a"])[0].metadata == {"i": 1, "f": 1.0, "s": "x", "b": True, "free": 2}
+        schema = col.schema
+        assert compile_where(filters.parse({"$not": {"i": {"$gt": 2.5}}}), schema=schema) == {"i": {"$lte": 2}}
+        assert compile_where(filters.parse({"f": {"$in": [1, 2.5]}}), schema=schema) == {
+            "f.vs_f64": {"$in": [float_key(1.0), float_key(2.5)]}}
+        assert compile_where(filters.parse({"s": {"$ne": "x"}}), schema=schema) == {"s": {"$ne": "x"}}
+        # no int is 0.5: nothing matches, its negation everything
+        assert col.count({"i": 0.5}) == 0 and col.count({"i": {"$ne": 0.5}}) == 1
+        assert col.count({"b": 1}) == 0 and col.count({"$not": {"s": {"$gt": 0}}}) == 1
+
+
 def test_issue13_floats_round_trip_and_compare_bit_exactly(any_store):
     """issue 13 (found by the differential suite): chromadb reads some floats back one ulp off
     and its $eq matches floats one ulp apart (stored 2**53 - 2.0 equalled 2**53 - 1).  Floats

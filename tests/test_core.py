@@ -236,6 +236,46 @@ def test_one_query_normalised_as_in_a_batch():
     store.close()
 
 
+@pytest.mark.parametrize("scheme", ["faiss", "chroma"])
+def test_schema_outlives_the_process(tmp_path, scheme):
+    """A schema written by one process binds the next one: it reads it back, and refuses a record
+    that breaks it, naming the field, its type and what the record holds."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("chromadb" if scheme == "chroma" else "faiss")
+    url = f"{scheme}://{tmp_path}/store"
+    write = (f"import vecstore; s = vecstore.connect({url!r}); "
+             "c = s.collection('t', dim=2, schema={'year': int}); "
+             "c.upsert([{'id': 'a', 'vector': [1, 0], 'metadata': {'year': 2020}}]); s.close()")
+    subprocess.run([sys.executable, "-c", write], check=True, timeout=120)
+    read = (f"import vecstore\nfrom vecstore.errors import InvalidInputError\ns = vecstore.connect({url!r})\n"
+            "c = s.collection('t')\nprint(c.schema, c.count())\n"
+            "try:\n    c.upsert([{'id': 'b', 'vector': [0, 1], 'metadata': {'year': '2021'}}])\n"
+            "except InvalidInputError as exc:\n    print(exc)\nprint(c.count())\ns.close()")
+    out = subprocess.run([sys.executable, "-c", read], check=True, timeout=120, capture_output=True, text=True).stdout
+    assert out.splitlines() == [
+        "{'year': 'int'} 1",
+        "record 'b': the collection's schema requires metadata 'year' of type int; the record holds str '2021'",
+        "1"]
+
+
+def test_copy_keeps_the_schema():
+    """A copy requires what its source required: the schema goes with it."""
+    import vecstore
+    from vecstore.errors import InvalidInputError
+
+    pytest.importorskip("chromadb")
+    with vecstore.connect("faiss://") as src, vecstore.connect("chroma://") as dst:
+        src.collection("c", dim=2, schema={"year": "int"}).upsert(
+            [{"id": "a", "vector": [1, 0], "metadata": {"year": 2020}}])
+        assert vecstore.copy_collection(src, "c", dst) == 1
+        copy = dst.collection("c")
+        assert copy.schema == {"year": "int"} and copy.count({"$not": {"year": {"$gt": 2000}}}) == 0
+        with pytest.raises(InvalidInputError, match="'year' of type int; the record lacks it"):
+            copy.upsert([{"id": "b", "vector": [0, 1]}])
+
+
 def test_metadata_checked_a_column_at_a_time_is_checked_the_same():
     """upsert's check of a whole batch's metadata at once agrees with the record-by-record check:
     the same copies where it answers, and it leaves every refusal (and every float, numpy scalar

@@ -118,12 +118,14 @@ class AsyncVectorStore:
 
     async def collection(self, name: str, dim: int | None = None, metric: str | None = None,
                          index: str | None = None, *, info: Mapping[str, Any] | None = None,
-                         timeout: float | None = None, **index_options: Any) -> AsyncCollection:
+                         schema: Mapping[str, str | type] | None = None, timeout: float | None = None,
+                         **index_options: Any) -> AsyncCollection:
         """:meth:`vecstore.VectorStore.collection`: open, or create when ``dim`` is given."""
         await self.connect(timeout=timeout)
         async with self._lock:
             col = await self._run(functools.partial(self.sync.collection, name, dim, metric, index, info=info,
-                                                    **index_options), timeout=timeout, write=dim is not None,
+                                                    schema=schema, **index_options), timeout=timeout,
+                                  write=dim is not None,
                                   op="open collection")
         return AsyncCollection(self, col)
 
@@ -207,6 +209,7 @@ class AsyncCollection:
     index = property(lambda self: self.sync.index)
     settings = property(lambda self: self.sync.settings)
     info = property(lambda self: self.sync.info)
+    schema = property(lambda self: self.sync.schema)
     tunable_params = property(lambda self: self.sync.tunable_params)
 
     async def upsert(self, records: Iterable[Record | Mapping[str, Any]] | None = None, *,

@@ -51,6 +51,7 @@ from .types import (
     KEY_RULE,
     MAX_SAFE_INT,
     METRICS,
+    SCHEMA_TYPES,
     Capabilities,
     CollectionSettings,
     Hit,
@@ -182,6 +183,7 @@ class VectorStore(abc.ABC):
         *,
         info: Mapping[str, Any] | None = None,
         lexical: str | bool | None = None,
+        schema: Mapping[str, str | type] | None = None,
         **index_options: Any,
     ) -> Collection:
         """Open a collection, creating it when it does not exist.
@@ -194,8 +196,18 @@ class VectorStore(abc.ABC):
         gets a lexical index (for ``mode="lexical"``/``"hybrid"`` searches)
         where the backend has one, with its default analyzer; ``lexical`` names
         another analyzer (:attr:`lexical_analyzers`), or ``False`` for none.
+
+        ``schema`` (``{"year": "int", "lang": "str"}``, or the types ``int``, ``float``,
+        ``str``, ``bool``) names metadata fields that every record of a new collection must
+        hold, each with a value of exactly that type (an int is not a float, nor a bool an
+        int): an upsert that breaks it raises :class:`InvalidInputError` and writes nothing.
+        Other fields stay free.  Backends that store no types (Chroma) then need no type
+        tags on those fields, which makes their reads and filters as fast as their own
+        client's.  Opening an existing collection with another schema raises
+        :class:`CollectionConfigError`.
         """
         check_collection_name(name)
+        required = None if schema is None else _check_schema(schema)
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ConfigError(f"dim must be a positive int, got {dim!r}")
         if metric is not None and metric not in METRICS:
@@ -211,6 +223,9 @@ class VectorStore(abc.ABC):
             existing = self._call("open collection", self._read_settings, name)
             if existing is not None:
                 _check_same(existing, dim, metric, index, index_options)
+                if required is not None and required != existing.schema:
+                    raise CollectionConfigError(
+                        f"collection {name!r} exists with schema={existing.schema!r}, not {required!r}")
                 if (isinstance(lexical, str) and existing.lexical != analyzer) or (lexical is True and not existing.lexical):
                     raise CollectionConfigError(
                         f"collection {name!r} exists with lexical={existing.lexical!r}, not {analyzer!r}"
@@ -228,6 +243,7 @@ class VectorStore(abc.ABC):
                 index_options=dict(index_options),
                 info=dict(info or {}),
                 lexical=analyzer,
+                schema=required or {},
             )
             self._check_index_options(settings)
             self._call("create collection", self._create_collection, settings)
@@ -393,6 +409,37 @@ def _check_same(
             )
 
 
+def _check_schema(schema: Mapping[str, str | type]) -> dict[str, str]:
+    """``schema`` as field -> type name, or :class:`ConfigError` naming what is wrong."""
+    if not isinstance(schema, Mapping):
+        raise ConfigError(f"schema must be a dict of field -> type, not {type(schema).__name__}")
+    names = {t: name for name, t in SCHEMA_TYPES.items()}
+    out: dict[str, str] = {}
+    for field, kind in schema.items():
+        if not is_metadata_key(field):
+            raise ConfigError(f"schema field {field!r} is not a valid metadata key: use {KEY_RULE}")
+        name = names.get(kind) if isinstance(kind, type) else kind if kind in SCHEMA_TYPES else None
+        if name is None:
+            raise ConfigError(f"schema field {field!r} has type {kind!r}: use one of {', '.join(SCHEMA_TYPES)}")
+        out[field] = name
+    return out
+
+
+def _check_required(ids: list[str], metas: list[Metadata], schema: Mapping[str, str]) -> None:
+    """Every record holds each schema field with a value of its exact type, or
+    :class:`InvalidInputError` naming the first record that does not."""
+    for field, name in schema.items():
+        kind = SCHEMA_TYPES[name]
+        if set(map(type, [m.get(field) for m in metas])) <= {kind}:  # the common case, a column at a time
+            continue
+        for id_, meta in zip(ids, metas):
+            value = meta.get(field)
+            if type(value) is not kind:
+                got = "lacks it" if field not in meta else f"holds {type(value).__name__} {value!r}"
+                raise InvalidInputError(f"record {_short(id_)}: the collection's schema requires metadata"
+                                        f" {field!r} of type {name}; the record {got}")
+
+
 def _unreachable(exc: BaseException) -> bool:
     """Whether ``exc``, or an exception it was raised from, means "server not reachable"."""
     seen: set[int] = set()
@@ -450,6 +497,12 @@ class Collection(abc.ABC):
     @property
     def index(self) -> str:
         return self.settings.index
+
+    @property
+    def schema(self) -> dict[str, str]:
+        """The metadata fields every record must hold, and their types (a copy; see
+        :meth:`VectorStore.collection`)."""
+        return dict(self.settings.schema)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -818,6 +871,8 @@ class Collection(abc.ABC):
         metas = _plain_metadata(metadata)
         if metas is None:
             metas = [_check_metadata(ids[i], metadata[i]) for i in range(n)]
+        if self.settings.schema:
+            _check_required(ids, metas, self.settings.schema)
         # the same id twice in one call: the last one wins, as in sequential upserts
         if len(set(ids)) != n:
             keep = sorted({id_: i for i, id_ in enumerate(ids)}.values())

@@ -149,7 +149,8 @@ def copy_collection(
                       + (f"uses {dst_store.lexical_analyzers[0]!r}" if dst_store.lexical_analyzers
                          else "has no lexical search"))
         target = dst_store.collection(dst_collection or src_collection, dim=source.dim, metric=source.metric,
-                                      index=dst_index, info=source.info, lexical=lexical, **options)
+                                      index=dst_index, info=source.info, lexical=lexical,
+                                      schema=source.schema or None, **options)
         copied = 0
         for batch in source.iterate(batch_size):
             copied += target.upsert(batch)

@@ -58,6 +58,10 @@ KEY_RULE = "1 to 64 characters: ASCII letters, digits, '_' and '-', starting wit
 #: some engines compare them as doubles, so larger ones are refused.
 MAX_SAFE_INT = 2**53 - 1
 
+#: The types a collection's schema can require of a metadata field (see
+#: :meth:`vecstore.VectorStore.collection`): the name, and the exact Python type of the value.
+SCHEMA_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
 
 def is_metadata_key(key: object) -> bool:
     return isinstance(key, str) and _KEY_RE.match(key) is not None
@@ -135,6 +139,9 @@ class CollectionSettings:
     #: The analyzer of the collection's lexical index (see :mod:`vecstore.lexical`), or ``None``
     #: where it has none (a backend without a lexical side, ``lexical=False``, or made before).
     lexical: str | None = None
+    #: Metadata fields every record must hold, each with a value of its type
+    #: (:data:`SCHEMA_TYPES`): field -> type name; empty: none required.
+    schema: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -77,7 +77,7 @@ from hypothesis import strategies as st
 import vecstore
 from vecstore import filters
 from vecstore.errors import FilterError, InvalidInputError, UnsupportedOperationError
-from vecstore.types import Hit, Record
+from vecstore.types import SCHEMA_TYPES, Hit, Record
 
 from .conformance import StoreFixtures, reference_scores
 from .crashproc import EXIT_LOCKED, record_problems, same_metadata, same_value
@@ -151,6 +151,8 @@ class Case:
     #: versions written before the records' final ones: (record index, text, metadata), upserted
     #: with another record's vector; the final upsert must replace every part of them
     earlier: list[tuple[int, str | None, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    #: the collection's schema (:data:`SCHEMAS`): every record, earlier versions too, holds these
+    schema: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def stored_metadata(self) -> list[dict[str, Any]]:
@@ -202,7 +204,25 @@ def filter_trees(values: st.SearchStrategy[Any], numbers: st.SearchStrategy[Any]
     return st.recursive(_leaf(values, numbers), extend, max_leaves=6)
 
 
-def _palette(draw: st.DrawFn) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
+#: Schemas the schema variant of the differential draws from: every type, on fields that other
+#: examples fill with anything, so that filters meet values of the other types there too.
+SCHEMAS: tuple[dict[str, str], ...] = (
+    {"a": "int", "b": "float", "k-1": "str"},
+    {"a": "bool", "b": "int", "_z": "float"},
+)
+_TYPED_DEFAULTS: dict[str, st.SearchStrategy[Any]] = {
+    "int": st.integers(-3, 3), "float": st.sampled_from([0.5, -1.5, 2.0, 0.1, -0.0]),
+    "str": st.sampled_from(["a", "A", "", "1"]), "bool": st.booleans(),
+}
+
+
+def _typed(chosen: list[Any], kind: str) -> st.SearchStrategy[Any]:
+    """Values of one schema type: the example's own where it has some (so filters meet them)."""
+    mine = [v for v in chosen if type(v) is SCHEMA_TYPES[kind]]
+    return st.sampled_from(mine) | _TYPED_DEFAULTS[kind] if mine else _TYPED_DEFAULTS[kind]
+
+
+def _palette(draw: st.DrawFn) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any], list[Any]]:
     """A few values per example, from one or two :data:`CONFUSABLE` groups (so that filters hit
     and near-misses meet), and the numbers among them (for the range operators)."""
     groups = draw(st.lists(st.sampled_from(CONFUSABLE), min_size=1, max_size=2))
@@ -212,7 +232,7 @@ def _palette(draw: st.DrawFn) -> tuple[st.SearchStrategy[Any], st.SearchStrategy
     for x in draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=2)):
         chosen += [x, math.nextafter(x, math.inf)] if math.isfinite(math.nextafter(x, math.inf)) else [x]
     nums = [v for v in chosen if isinstance(v, (int, float)) and not isinstance(v, bool)] or [0, 1.5]
-    return st.sampled_from(chosen), st.sampled_from(nums)
+    return st.sampled_from(chosen), st.sampled_from(nums), chosen
 
 
 def _vectors(recipe: tuple[int, bool, tuple[tuple[int, int], ...]], n: int, dim: int) -> np.ndarray:
@@ -229,11 +249,15 @@ def _vectors(recipe: tuple[int, bool, tuple[tuple[int, int], ...]], n: int, dim:
 
 
 @st.composite
-def cases(draw: st.DrawFn, dim: int = 6, max_records: int = 30) -> Case:
-    """A :class:`Case`: up to ``max_records`` records, two to five filter trees and six to twelve probes."""
-    values, numbers = _palette(draw)
+def cases(draw: st.DrawFn, dim: int = 6, max_records: int = 30, schemas: bool = False) -> Case:
+    """A :class:`Case`: up to ``max_records`` records, two to five filter trees and six to twelve probes;
+    ``schemas``: in a collection with one of :data:`SCHEMAS`, every record holding its fields."""
+    values, numbers, chosen = _palette(draw)
     n = draw(st.integers(0, max_records))
-    metas = draw(st.lists(st.fixed_dictionaries({}, optional={k: values for k in KEYS}), min_size=n, max_size=n))
+    schema = draw(st.sampled_from(SCHEMAS)) if schemas else {}
+    record_meta = st.fixed_dictionaries({k: _typed(chosen, t) for k, t in schema.items()},
+                                        optional={k: values for k in KEYS if k not in schema})
+    metas = draw(st.lists(record_meta, min_size=n, max_size=n))
     texts = draw(st.lists(st.none() | _VALID_TEXT, min_size=n, max_size=n))
     pair = st.tuples(st.integers(0, max_records - 1), st.integers(0, max_records - 1))
     recipe = (draw(st.integers(0, 2**16)), draw(st.booleans()), tuple(draw(st.lists(pair, max_size=3))))
@@ -241,15 +265,14 @@ def cases(draw: st.DrawFn, dim: int = 6, max_records: int = 30) -> Case:
     flts = draw(st.lists(st.one_of(filter_trees(values, numbers), filter_trees(values, numbers),
                                    st.sampled_from([None, {}])), min_size=2, max_size=5))
     probes = draw(st.lists(_leaf(values, numbers), min_size=6, max_size=12))
-    earlier = draw(st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.none() | _VALID_TEXT,
-                                      st.fixed_dictionaries({}, optional={k: values for k in KEYS})),
+    earlier = draw(st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.none() | _VALID_TEXT, record_meta),
                             max_size=min(n, 8), unique_by=lambda e: e[0]))
     vectors = _vectors(recipe, n, dim)
     extra = _vectors((recipe[0] + 1, recipe[1], ()), len(picks), dim)
     queries = np.stack([vectors[p] if p < n else extra[i] for i, p in enumerate(picks)])
     return Case(draw(st.sampled_from(("cosine", "dot", "l2"))), [f"r{i}" for i in range(n)], texts, metas, flts,
                 probes, draw(st.integers(1, 12)), draw(st.integers(1, 8)), recipe, picks, vectors, queries,
-                earlier)
+                earlier, dict(schema))
 
 
 class _Scorer:
@@ -377,12 +400,14 @@ class _Collections:
 
     def __init__(self, store: vecstore.VectorStore, dim: int) -> None:
         self.store, self.dim = store, dim
-        self.made: dict[str, vecstore.Collection] = {}
+        self.made: dict[tuple[str, str], vecstore.Collection] = {}
 
-    def get(self, metric: str) -> vecstore.Collection:
-        if metric not in self.made:
-            self.made[metric] = self.store.collection(_new_name(f"adv-{metric}"), dim=self.dim, metric=metric)
-        return self.made[metric]
+    def get(self, metric: str, schema: dict[str, str] | None = None) -> vecstore.Collection:
+        key = (metric, repr(schema or {}))
+        if key not in self.made:
+            self.made[key] = self.store.collection(_new_name(f"adv-{metric}"), dim=self.dim, metric=metric,
+                                                   schema=schema or None)
+        return self.made[key]
 
     def drop(self) -> None:
         for col in self.made.values():
@@ -390,8 +415,10 @@ class _Collections:
                 self.store.drop_collection(col.name)
 
 
-def run_differential(store: vecstore.VectorStore, max_examples: int = 40, dim: int = 6, **overrides: Any) -> None:
-    """Run the property on ``store``: Hypothesis draws ``max_examples`` :class:`Case` s and shrinks a failure.
+def run_differential(store: vecstore.VectorStore, max_examples: int = 40, dim: int = 6, schemas: bool = False,
+                     **overrides: Any) -> None:
+    """Run the property on ``store``: Hypothesis draws ``max_examples`` :class:`Case` s and shrinks a failure;
+    ``schemas``: in collections with a schema (:data:`SCHEMAS`).
     ``overrides`` are more Hypothesis settings (``database=None``, ``derandomize=True``, ...)."""
     cols = _Collections(store, dim)
     options: dict[str, Any] = {
@@ -404,9 +431,9 @@ def run_differential(store: vecstore.VectorStore, max_examples: int = 40, dim: i
     }
 
     @settings(**options)
-    @given(case=cases(dim))
+    @given(case=cases(dim, schemas=schemas))
     def reads_agree_with_reference(case: Case) -> None:
-        check_case(cols.get(case.metric), case)
+        check_case(cols.get(case.metric, case.schema), case)
 
     try:
         reads_agree_with_reference()
@@ -936,6 +963,12 @@ class DifferentialTests(_StoreFixture):
 
     def test_reads_agree_with_reference(self, store: vecstore.VectorStore, differential_examples: int) -> None:
         run_differential(store, max_examples=_env_int("VECSTORE_ADVERSARIAL_EXAMPLES", differential_examples))
+
+    def test_reads_agree_with_reference_under_a_schema(self, store: vecstore.VectorStore,
+                                                       differential_examples: int) -> None:
+        """The same, in collections whose schema requires typed fields (which Chroma stores untagged)."""
+        run_differential(store, schemas=True,
+                         max_examples=_env_int("VECSTORE_ADVERSARIAL_EXAMPLES", max(10, differential_examples // 2)))
 
 
 class HostileStringTests(_StoreFixture):

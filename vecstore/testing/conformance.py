@@ -500,6 +500,29 @@ class BadInputTests(StoreFixtures):
             self._assert_nothing_written(col, exc, [*good, bad])
         assert col.count() == 1
 
+    def test_schema_requires_typed_fields(self, store: vecstore.VectorStore, new_collection: Any) -> None:
+        """A schema's fields must be in every record with exactly their type; a batch breaking it
+        writes nothing, and the schema is kept with the collection."""
+        col = new_collection(dim=3, schema={"year": "int", "score": float, "lang": "str", "ok": bool})
+        assert col.schema == {"year": "int", "score": "float", "lang": "str", "ok": "bool"}
+        meta: dict[str, Any] = {"year": 2020, "score": 0.5, "lang": "en", "ok": True}
+        col.upsert([{"id": "keep", "vector": [1, 2, 3], "metadata": {**meta, "free": "x"}}])
+        good = [{"id": f"g{i}", "vector": [1.0, 0.5, i], "metadata": dict(meta, year=2000 + i)} for i in range(5)]
+        for bad in ({"year": 2020, "score": 0.5, "lang": "en"}, {**meta, "year": True}, {**meta, "year": 2020.0},
+                    {**meta, "score": 1}, {**meta, "lang": 1}, {**meta, "ok": 1}, None):
+            self._assert_nothing_written(col, InvalidInputError, [*good, {"id": "bad", "vector": [1, 2, 3],
+                                                                          "metadata": bad}])
+        assert col.count() == 1
+        col.upsert(good)
+        assert col.count({"$not": {"year": {"$gt": 2002}}}) == 3 and col.count({"ok": {"$ne": True}}) == 0
+        assert store.collection(col.name).schema == col.schema
+        assert store.collection(col.name, schema={"lang": "str", "ok": "bool", "score": "float", "year": int}).count() == 6
+        with pytest.raises(CollectionConfigError):
+            store.collection(col.name, schema={"year": "int"})
+        for wrong in ({"year": "integer"}, {"year": list}, {"bad key": "int"}, ["year"]):
+            with pytest.raises(ConfigError):
+                new_collection(dim=3, schema=wrong)
+
     def test_bad_queries(self, filled: Any) -> None:
         col, _ = filled
         with pytest.raises(DimensionMismatchError):

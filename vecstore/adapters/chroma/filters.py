@@ -52,6 +52,15 @@ and booleans need no tag (Chroma compares them in their own column, and its
 ``$ne``/``$nin`` match records lacking the field).  ``$in``/``$nin`` lists of
 mixed types, which Chroma refuses, are split per type the same way.
 
+Schema fields.  A field of the collection's schema (``schema={"cat": "int"}``) is held by
+every record with a value of its one type, so it needs no tag: its values are stored as they
+are (a float also with its key), and a comparison on it compiles to one Chroma comparison with
+an operand of that type (a float's on its key), negated as the plain complement: no record lacks
+the field, and none holds another type.  A comparison no value of that type can meet (``$eq
+0.5`` on ints, a string on numbers) is a constant, written as ``f == v AND f != v`` (or ``OR``
+for true).  The tags cost Chroma a third more time on a ``get`` of ints (one more SQLite row per
+field), which the schema saves.
+
 Collections created before the float keys may hold numbers tagged ``"n"``
 (before the int/float split) or floats tagged ``"f"`` (without a key)
 (``legacy=True``): extra branches compare those with Chroma's own semantics,
@@ -61,7 +70,7 @@ as before; records upserted again get exact tags.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 from ...filters import And, Cmp, Node, Not, Or, type_tag
@@ -82,6 +91,7 @@ _COMPLEMENT = {"$eq": "$ne", "$in": "$nin", "$gt": "$lte", "$gte": "$lt", "$lt":
 _POSITIVE = {"$ne": "$eq", "$nin": "$in"}
 
 Where = dict[str, Any]
+_NO_SCHEMA: Mapping[str, str] = {}
 # one stored type's part of a comparison: (the tag guarding it, or None for str/bool,
 # and (op, operand); True: every value of that type, False: none)
 Cond = Union[tuple[str, Any], bool]
@@ -95,18 +105,25 @@ def value_tag(value: Any) -> str:
     return "i" if isinstance(value, int) else FLOAT
 
 
-def with_type_tags(meta: dict[str, Any], text: str | None, keys: Iterable[str] = ()) -> dict[str, Any]:
+def with_type_tags(meta: dict[str, Any], text: str | None, keys: Iterable[str] = (),
+                   schema: Mapping[str, str] = _NO_SCHEMA) -> dict[str, Any]:
     """Metadata as stored in Chroma, written over whatever the record held before.
 
     Chroma's upsert *merges* into a stored record (a key the new metadata lacks stays, a ``None``
     document keeps the old one), so every key of ``keys`` (all the collection's keys) that
     ``meta`` lacks, and each tag or float key that does not apply, is written as ``None``, which
-    Chroma deletes; and :data:`NO_TEXT` is set for a record without text, cleared otherwise."""
+    Chroma deletes; and :data:`NO_TEXT` is set for a record without text, cleared otherwise.
+    Fields of ``schema`` (every record holds them, with their type) get no tag."""
     out: dict[str, Any] = {}
     for key in keys:
-        out[key] = out[key + TYPE_SUFFIX] = out[key + KEY_SUFFIX] = None
+        if key not in schema:
+            out[key] = out[key + TYPE_SUFFIX] = out[key + KEY_SUFFIX] = None
     for key, value in meta.items():
         out[key] = value
+        if key in schema:
+            if schema[key] == "float":
+                out[key + KEY_SUFFIX] = float_key(value)
+            continue
         tag = out[key + TYPE_SUFFIX] = value_tag(value)
         out[key + KEY_SUFFIX] = float_key(value) if tag == FLOAT else None
     out[NO_TEXT] = True if text is None else None
@@ -131,23 +148,51 @@ def without_type_tags(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def compile_where(node: Node | None, legacy: bool = False) -> Where | None:
-    """Chroma's ``where`` for a parsed filter; ``legacy``: the collection may hold ``"n"`` tags."""
-    return None if node is None else _compile(node, legacy)
+def compile_where(node: Node | None, legacy: bool = False, schema: Mapping[str, str] = _NO_SCHEMA) -> Where | None:
+    """Chroma's ``where`` for a parsed filter; ``legacy``: the collection may hold ``"n"`` tags;
+    ``schema``: the collection's required fields and their types (untagged)."""
+    return None if node is None else _compile(node, legacy, schema)
 
 
-def _compile(node: Node, legacy: bool) -> Where:
+def _compile(node: Node, legacy: bool, schema: Mapping[str, str]) -> Where:
     if isinstance(node, (And, Or)):
-        return _join("$and" if isinstance(node, And) else "$or", [_compile(n, legacy) for n in node.items])
+        return _join("$and" if isinstance(node, And) else "$or", [_compile(n, legacy, schema) for n in node.items])
     if isinstance(node, Not):
         cmp, negate = node.item, True
     elif node.op in _POSITIVE:
         cmp, negate = Cmp(node.field, _POSITIVE[node.op], node.value), True
     else:
         cmp, negate = node, False
+    kind = schema.get(cmp.field)
+    if kind is not None:
+        return _typed(cmp, kind, negate)
     parts = [_part(cmp.field, tag, cond, negate) for tag, cond in _branches(cmp, legacy) if cond is not False]
     # a comparison ORs its branches; its complement ANDs theirs
     return _join("$and" if negate else "$or", parts)
+
+
+def _typed(cmp: Cmp, kind: str, negate: bool) -> Where:
+    """A comparison on a schema field of type ``kind`` (see Schema fields)."""
+    target = cmp.field + KEY_SUFFIX if kind == "float" else cmp.field
+    cond = _typed_cond(cmp, kind)
+    if isinstance(cond, bool):
+        probe = {"str": "", "bool": False}.get(kind, 0)  # a float's key is an int
+        sides = [{target: {"$eq": probe}}, {target: {"$ne": probe}}]
+        return {"$or" if cond != negate else "$and": sides}
+    op, operand = cond
+    return {target: {_COMPLEMENT[op] if negate else op: operand}}
+
+
+def _typed_cond(cmp: Cmp, kind: str) -> Cond:
+    """The condition on values of type ``kind`` equivalent to ``cmp`` (positive)."""
+    values = list(cmp.value) if cmp.op == "$in" else [cmp.value]
+    if kind in ("str", "bool"):
+        mine = [v for v in values if isinstance(v, bool) == (kind == "bool") and isinstance(v, (str, bool))]
+        return _set(mine) if mine and cmp.op in ("$eq", "$in") else False  # ranges compare numbers only
+    nums = [v for v in values if not isinstance(v, (bool, str))]
+    if not nums:
+        return False
+    return _int_cond(cmp.op, nums) if kind == "int" else _float_cond(cmp.op, nums)
 
 
 def _join(op: str, items: list[Where]) -> Where:

@@ -357,7 +357,7 @@ class ChromaCollection(Collection):
         self._registry: Any = None
         self._legacy_tags = (native.metadata or {}).get(TAGS_KEY) != TAGS_VERSION
         # chromadb only serialises a where, never changes it: compiled once per value and type
-        self._where = CompiledFilters(lambda node: compile_where(node, legacy=self._legacy_tags))
+        self._where = CompiledFilters(lambda node: compile_where(node, self._legacy_tags, settings.schema))
         # the server's own limit, not a guess (5461 for the embedded SQLite build)
         self.max_batch_size = int(store._client.get_max_batch_size())
 
@@ -372,7 +372,8 @@ class ChromaCollection(Collection):
             ids=batch.ids,
             embeddings=batch.vectors,
             documents=["" if text is None else text for text in batch.texts],
-            metadatas=[with_type_tags(meta, text, keys) for text, meta in zip(batch.texts, batch.metadata)],
+            metadatas=[with_type_tags(meta, text, keys, self.settings.schema)
+                       for text, meta in zip(batch.texts, batch.metadata)],
         )
 
     def _keys(self, metadata: list[dict[str, Any]]) -> list[str]:
