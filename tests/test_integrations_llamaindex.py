@@ -137,6 +137,21 @@ def test_delete_by_document_nodes_and_clear(li: VecstoreVectorStore) -> None:
     assert li.get_nodes() == []
 
 
+async def test_clear_keeps_the_collections_schema() -> None:
+    """clear() drops the collection and the next add makes it again: with the schema it had."""
+    with vecstore.connect("faiss://") as store:
+        store.collection("typed", dim=len(_nodes()[0].embedding), schema={"year": "int"})
+        li = VecstoreVectorStore(store, "typed")
+        for clear in (li.clear, li.aclear):
+            li.add(_nodes())
+            result = clear()
+            if result is not None:
+                await result
+            assert not store.has_collection("typed")
+            await li.async_add(_nodes())
+            assert store.collection("typed").schema == {"year": "int"}
+
+
 async def test_query_modes_doc_ids_and_async(li: VecstoreVectorStore) -> None:
     nodes = _nodes()
     li.add(nodes)

@@ -418,7 +418,7 @@ def _check_schema(schema: Mapping[str, str | type]) -> dict[str, str]:
     for field, kind in schema.items():
         if not is_metadata_key(field):
             raise ConfigError(f"schema field {field!r} is not a valid metadata key: use {KEY_RULE}")
-        name = names.get(kind) if isinstance(kind, type) else kind if kind in SCHEMA_TYPES else None
+        name = names.get(kind) if isinstance(kind, type) else kind if isinstance(kind, str) and kind in SCHEMA_TYPES else None
         if name is None:
             raise ConfigError(f"schema field {field!r} has type {kind!r}: use one of {', '.join(SCHEMA_TYPES)}")
         out[field] = name

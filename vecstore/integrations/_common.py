@@ -125,6 +125,8 @@ class LazyCollection:
         self.metric = metric
         self.index = index
         self.index_options = dict(index_options or {})
+        #: the schema of the collection last opened: one dropped by ``clear()`` is made again with it
+        self.schema: dict[str, str] = {}
         self._col: Any = None
         self._async: AsyncLazyCollection | None = None
         if dim is not None:
@@ -134,13 +136,15 @@ class LazyCollection:
         """The collection, or ``None`` while it does not exist."""
         if self._col is None and self.store.has_collection(self.name):
             self._col = self.store.collection(self.name)
+            self.schema = self._col.schema
         return self._col
 
     def ensure(self, dim: int) -> Any:
         """The collection, created with ``dim`` if needed (an existing one must have that ``dim``)."""
         if self._col is None:
             self._col = self.store.collection(self.name, dim=dim, metric=self.metric, index=self.index,
-                                              **self.index_options)
+                                              schema=self.schema or None, **self.index_options)
+            self.schema = self._col.schema
         elif self._col.dim != dim:
             from ..errors import DimensionMismatchError
 
@@ -156,6 +160,7 @@ class LazyCollection:
         return self.metric
 
     def drop(self) -> bool:
+        self.get()  # its schema, for the collection the next write makes
         self._col = None
         if self._async is not None:
             self._async._col = None
@@ -202,13 +207,16 @@ class AsyncLazyCollection:
         if self._col is None:
             if await store.has_collection(self.lazy.name):
                 self._col = await store.collection(self.lazy.name)
+                self.lazy.schema = self._col.schema
         return self._col
 
     async def ensure(self, dim: int) -> Any:
         store = self._view()
         if self._col is None:
             lazy = self.lazy
-            self._col = await store.collection(lazy.name, dim, lazy.metric, lazy.index, **lazy.index_options)
+            self._col = await store.collection(lazy.name, dim, lazy.metric, lazy.index, schema=lazy.schema or None,
+                                               **lazy.index_options)
+            lazy.schema = self._col.schema
         elif self._col.dim != dim:
             from ..errors import DimensionMismatchError
 

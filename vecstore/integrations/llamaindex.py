@@ -285,6 +285,7 @@ class VecstoreVectorStore(BasePydanticVectorStore):
             await col.delete(filter=where)
 
     async def aclear(self) -> None:
+        await self._col.aio.get()  # its schema, for the collection the next write makes
         store = self._col.aio._view()
         await store.drop_collection(self._col.name)
         self._col._col = None

@@ -519,7 +519,7 @@ class BadInputTests(StoreFixtures):
         assert store.collection(col.name, schema={"lang": "str", "ok": "bool", "score": "float", "year": int}).count() == 6
         with pytest.raises(CollectionConfigError):
             store.collection(col.name, schema={"year": "int"})
-        for wrong in ({"year": "integer"}, {"year": list}, {"bad key": "int"}, ["year"]):
+        for wrong in ({"year": "integer"}, {"year": list}, {"year": ["int"]}, {"bad key": "int"}, ["year"]):
             with pytest.raises(ConfigError):
                 new_collection(dim=3, schema=wrong)
 
